@@ -1,0 +1,1 @@
+//! loom models of pushpull live in `tests/`; this library is empty.

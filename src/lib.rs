@@ -1,0 +1,134 @@
+//! Share and synchronize state between threads: the push-pull pattern, done right.
+//!
+//! In Go, the pattern is a struct behind a `sync.Mutex`, workers that change it, and a
+//! `sync.WaitGroup` the master waits on. A widely copied version of it is wrong twice: a
+//! worker locks the mutex, reads, and locks it again (a self-deadlock), and the usual repair,
+//! read, unlock, lock, write, loses updates. pushpull makes the correct version the easy one:
+//!
+//! * [`Shared<T>`]: a value with [`read`](Shared::read), [`modify`](Shared::modify)
+//!   (upgradable, see [`ModifyGuard::upgrade`]) and [`write`](Shared::write) guards, closure
+//!   helpers ([`with`](Shared::with), [`update`](Shared::update)), `try_*` and `try_*_for`
+//!   variants, and a clear panic instead of a hang on re-entrant use.
+//! * Push / pull: every write that changes the value publishes a new [`Version`]; a
+//!   [`Puller`] checks for a change with one atomic load, [`pull`](Puller::pull)s the latest
+//!   value, or [`wait`](Puller::wait)s for the next; [`Shared::wait_until`] blocks until a
+//!   condition holds; [`Shared::push_at`] is an optimistic compare-and-push.
+//! * [`WaitGroup`]: Go's add / done / wait, with RAII [`Token`]s, a timeout, reuse, and no hang
+//!   when a worker panics.
+//!
+//! # Quick start
+//!
+//! ```
+//! use pushpull::{Shared, WaitGroup};
+//! use std::sync::Arc;
+//!
+//! let total = Arc::new(Shared::new(0u64));
+//! let wg = WaitGroup::new();
+//! for _ in 0..4 {
+//!     let total = Arc::clone(&total);
+//!     wg.spawn(move || {
+//!         for _ in 0..1000 {
+//!             total.push(|t| *t += 1); // read-modify-write under one lock: nothing lost
+//!         }
+//!     });
+//! }
+//! wg.wait();
+//! assert_eq!(*total.read(), 4000);
+//! assert_eq!(total.version().get(), 4000); // one version per push
+//! ```
+//!
+//! # Push, pull, versions
+//!
+//! Every publish bumps the `Shared`'s version by exactly one. Publishing happens on
+//! [`update`](Shared::update) / [`push`](Shared::push), on [`push_if`](Shared::push_if) when
+//! its closure returns `true`, on [`push_at`](Shared::push_at) when it wins, and when a
+//! [`WriteGuard`] is mutably dereferenced (once per guard). The version is bumped under the
+//! write lock; waiters are woken after it is released, and only if someone is waiting, so a
+//! publish nobody waits for costs no extra lock and no system call.
+//!
+//! A [`Puller`] starts at the version current when it is created: it reports changes made
+//! *after* that. To wait for a condition on the value regardless of when you started looking,
+//! use [`Shared::wait_until`], which checks the value first.
+//!
+//! # Guards and fairness
+//!
+//! The lock is parking_lot's `RwLock`: eventually fair, so a writer is not starved by a stream
+//! of readers; new readers queue behind a waiting writer. One [`ModifyGuard`] may coexist with
+//! readers; it excludes other modifiers and writers. A thread holding a `ModifyGuard` may
+//! still call [`read`](Shared::read) on the same `Shared`: that read never queues behind a
+//! writer waiting for the modifier.
+//!
+//! # Model-check your own code with loom
+//!
+//! pushpull switches every primitive it uses to [loom](https://docs.rs/loom)'s when built with
+//! `--cfg loom` (the parking_lot upgradable lock, which loom lacks, is replaced by a small
+//! model made of loom primitives, itself proved by loom). Because the switch is the plain
+//! `cfg(loom)`, a crate of yours that depends on pushpull and is tested with
+//! `RUSTFLAGS="--cfg loom"` gets pushpull on loom too, so loom explores the interleavings of
+//! *your* code together with pushpull's:
+//!
+//! ```ignore
+//! // tests/loom.rs of your crate; run with:
+//! // RUSTFLAGS="--cfg loom" cargo test --release --test loom
+//! #![cfg(loom)]
+//! use loom::sync::Arc;
+//! use pushpull::{Shared, WaitGroup};
+//!
+//! #[test]
+//! fn two_workers_never_lose_an_increment() {
+//!     loom::model(|| {
+//!         let data = Arc::new(Shared::new(0));
+//!         let wg = WaitGroup::new();
+//!         for _ in 0..2 {
+//!             let data = data.clone();
+//!             wg.spawn(move || data.update(|v| *v += 1));
+//!         }
+//!         wg.wait();
+//!         assert_eq!(*data.read(), 2);
+//!     });
+//! }
+//! ```
+//!
+//! Under loom, timed calls (`try_*_for`, `wait_for`, `wait_until_for`) ignore their timeout
+//! and behave as their untimed twins (loom has no clock): a lost wake-up shows up as a loom
+//! deadlock instead of being hidden by a timeout. The spin phase of waits is compiled out.
+//! `WaitGroup::spawn` spawns a loom thread; `spawn_scoped` does not exist under loom.
+//!
+//! # Misuse and what you get
+//!
+//! | Mistake | What happens |
+//! |---|---|
+//! | `write()` / `modify()` while this thread holds a `WriteGuard` or `ModifyGuard` of the same `Shared` | panic: "`pushpull::Shared: write() would deadlock: this thread already holds a WriteGuard ...`" |
+//! | `read()` while holding its `WriteGuard` | the same panic, naming `read()` |
+//! | `write()` / `modify()` / `ModifyGuard::upgrade` while holding a `ReadGuard` of it | panic in debug builds; may deadlock in release builds (readers are not tracked there) |
+//! | `try_*` in any of the cases above | `None`, at once, never a panic |
+//! | `WaitGroup::done()` more often than `add()` | panic: "`pushpull::WaitGroup::done() called more times than add()`"; the count stays 0 |
+//! | `WaitGroup::add(n)` beyond `u32::MAX` outstanding | panic naming `WaitGroup::add`; the count is unchanged |
+//! | a worker panics holding a [`Token`] | its work counts as done; `wait` returns; [`WaitGroup::panicked`] counts it |
+//! | a panic with mutable access | the lock is released, the `Shared` is [poisoned](Shared::is_poisoned), waiters wake |
+//! | `wait()` on a group from a thread that holds one of its tokens | blocks forever (it waits for itself); use `wait_for` |
+//!
+//! Dropping a `Shared` while a guard of it exists does not compile:
+//!
+//! ```compile_fail
+//! let shared = pushpull::Shared::new(1);
+//! let guard = shared.read();
+//! drop(shared); // error[E0505]: cannot move out of `shared` because it is borrowed
+//! println!("{}", *guard);
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod park;
+mod puller;
+mod shared;
+mod sync;
+mod version;
+mod wait_group;
+
+pub use puller::Puller;
+pub use shared::{ModifyGuard, ReadGuard, Shared, WriteGuard};
+pub use version::{Conflict, Version};
+pub use wait_group::{Token, WaitGroup};

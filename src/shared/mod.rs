@@ -1,0 +1,570 @@
+//! `Shared<T>`: a value shared between threads, with read, modify and write guards.
+//!
+//! Layout of this module: `guards` (the three guards and the publish path), `state` (the
+//! version word), `owner` (re-entrancy detection). The push side lives here too, because
+//! every push is a write; the pull side lives in `crate::puller`.
+
+mod guards;
+mod owner;
+mod state;
+
+pub use guards::{ModifyGuard, ReadGuard, WriteGuard};
+
+use crate::sync::{self, Duration, Event, RwLock};
+use crate::{Conflict, Version};
+use owner::{reads, would_deadlock, Held, Owner};
+use state::VersionWord;
+use std::fmt;
+
+/// The part of a `Shared` that does not depend on `T`: version word, owner word, parking.
+pub(crate) struct Core {
+    pub(crate) version: VersionWord,
+    owner: Owner,
+    pub(crate) event: Event,
+}
+
+impl Core {
+    fn new() -> Self {
+        Core {
+            version: VersionWord::new(),
+            owner: Owner::new(),
+            event: Event::default(),
+        }
+    }
+
+    /// The identity of the `Shared` (its first field's address), for the read registry.
+    #[inline]
+    fn addr(&self) -> usize {
+        self as *const Core as usize
+    }
+
+    fn reads_held_by_current_thread(&self) -> bool {
+        reads::held(self.addr())
+    }
+
+    /// Wakes every parked waiter. Called after the write lock is released, and only when a
+    /// publish found the `WAITING` flag set.
+    #[cold]
+    #[inline(never)]
+    fn wake_waiters(&self) {
+        self.event.notify_all();
+    }
+}
+
+/// A value shared between threads: read it, modify it, write it, push changes to it and pull
+/// them, without ever writing the two classic bugs of hand-rolled locking.
+///
+/// * [`read`](Self::read) gives shared access ([`ReadGuard`]); any number of readers at once.
+/// * [`modify`](Self::modify) gives *upgradable* access ([`ModifyGuard`]): it coexists with
+///   readers, excludes other modifiers and writers, and [`ModifyGuard::upgrade`] turns it into
+///   a writer atomically, so a decision taken on what you read is still valid when you write.
+/// * [`write`](Self::write) gives exclusive access ([`WriteGuard`]).
+/// * [`update`](Self::update) / [`push`](Self::push) run a closure under the write lock: the
+///   atomic read-modify-write that replaces "lock, read, unlock, lock, write" (which loses
+///   updates).
+///
+/// Every write that changes the value *publishes*: the [`version`](Self::version) goes up by
+/// one and threads waiting for a change ([`Puller::wait`](crate::Puller::wait),
+/// [`wait_until`](Self::wait_until)) are woken. See the [crate docs](crate) for the push/pull
+/// side and for model-checking code that uses `Shared` with loom.
+///
+/// # Re-entrancy
+///
+/// The locks are not re-entrant. Instead of hanging, a blocking call that could never succeed
+/// because *this thread* holds a guard of the same `Shared` panics with a message naming the
+/// guard: `write()` or `modify()` while holding a `WriteGuard` or `ModifyGuard`, `read()`
+/// while holding a `WriteGuard`. `read()` while holding a `ModifyGuard` is allowed and never
+/// waits behind a queued writer. In debug builds, `write()`, `modify()` and
+/// [`ModifyGuard::upgrade`] while this thread holds a `ReadGuard` panic too (release builds do
+/// not track readers). The `try_*` calls never panic: they report what the lock state allows.
+///
+/// ```should_panic
+/// use pushpull::Shared;
+///
+/// let data = Shared::new(0);
+/// let guard = data.write();
+/// let again = data.write(); // panics: "... would deadlock: this thread already holds a WriteGuard ..."
+/// ```
+///
+/// # Poisoning
+///
+/// If a thread panics while it has mutable access (a `WriteGuard` it mutably dereferenced, or
+/// inside `update`/`push*`), the `Shared` is marked poisoned *before* the lock is released, and
+/// the half-done change is published so that no waiter sleeps through it. Access is never
+/// refused: check [`is_poisoned`](Self::is_poisoned) where a half-applied change matters, and
+/// [`clear_poison`](Self::clear_poison) once the value is repaired.
+///
+/// # Examples
+///
+/// ```
+/// use pushpull::Shared;
+/// use std::thread;
+///
+/// let counter = Shared::new(0u64);
+/// thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| {
+///             for _ in 0..1000 {
+///                 counter.update(|n| *n += 1);
+///             }
+///         });
+///     }
+/// });
+/// assert_eq!(*counter.read(), 4000);
+/// assert_eq!(counter.version().get(), 4000);
+/// ```
+pub struct Shared<T: ?Sized> {
+    core: Core,
+    lock: RwLock<T>,
+}
+
+impl<T> Shared<T> {
+    /// Creates a `Shared` holding `value`, at version 0.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(vec![1, 2, 3]);
+    /// assert_eq!(s.version().get(), 0);
+    /// ```
+    pub fn new(value: T) -> Self {
+        Shared {
+            core: Core::new(),
+            lock: RwLock::new(value),
+        }
+    }
+
+    /// Consumes the `Shared` and returns the value (poisoned or not).
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(String::from("done"));
+    /// assert_eq!(s.into_inner(), "done");
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.lock.into_inner()
+    }
+}
+
+impl<T: ?Sized> Shared<T> {
+    /// Mutable access through a unique borrow: no lock is taken and nothing is published (no
+    /// other thread can be looking).
+    ///
+    /// ```
+    /// let mut s = pushpull::Shared::new(1);
+    /// *s.get_mut() += 1;
+    /// assert_eq!(*s.read(), 2);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut T {
+        self.lock.get_mut()
+    }
+
+    /// Locks for shared reading, blocking while a writer holds the lock.
+    ///
+    /// # Panics
+    ///
+    /// If this thread holds a [`WriteGuard`] of this `Shared` (it would deadlock).
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(5);
+    /// let a = s.read();
+    /// let b = s.read(); // readers share
+    /// assert_eq!(*a + *b, 10);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn read(&self) -> ReadGuard<'_, T> {
+        if sync::TRY_BEFORE_BLOCKING {
+            if let Some(inner) = self.lock.try_read() {
+                return ReadGuard::new(&self.core, inner);
+            }
+        }
+        self.read_slow()
+    }
+
+    #[cold]
+    #[track_caller]
+    fn read_slow(&self) -> ReadGuard<'_, T> {
+        let inner = match self.core.owner.held_by_current_thread() {
+            Some(Held::Write) => would_deadlock("read()", "WriteGuard"),
+            // A modifier (or, in debug builds, a known reader) reading again must not queue
+            // behind a writer that is itself waiting for this thread.
+            Some(Held::Modify) => self.lock.read_recursive(),
+            None if self.core.reads_held_by_current_thread() => self.lock.read_recursive(),
+            None => self.lock.read(),
+        };
+        ReadGuard::new(&self.core, inner)
+    }
+
+    /// Locks for upgradable reading ("modify"): coexists with readers, waits for the current
+    /// modifier or writer.
+    ///
+    /// # Panics
+    ///
+    /// If this thread holds a [`WriteGuard`] or [`ModifyGuard`] of this `Shared`, or (debug
+    /// builds) a [`ReadGuard`] of it and would have to wait.
+    ///
+    /// ```
+    /// use pushpull::{ModifyGuard, Shared};
+    ///
+    /// let best = Shared::new(10);
+    /// let offer = 7;
+    /// let guard = best.modify();
+    /// if offer < *guard {
+    ///     *ModifyGuard::upgrade(guard) = offer;
+    /// }
+    /// assert_eq!(*best.read(), 7);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn modify(&self) -> ModifyGuard<'_, T> {
+        if sync::TRY_BEFORE_BLOCKING {
+            if let Some(inner) = self.lock.try_upgradable_read() {
+                return ModifyGuard::new(&self.core, inner);
+            }
+        }
+        self.modify_slow()
+    }
+
+    #[cold]
+    #[track_caller]
+    fn modify_slow(&self) -> ModifyGuard<'_, T> {
+        self.core.owner.check_blocking("modify()", self.core.addr());
+        ModifyGuard::new(&self.core, self.lock.upgradable_read())
+    }
+
+    /// Locks for exclusive writing, blocking while anyone else holds the lock.
+    ///
+    /// # Panics
+    ///
+    /// If this thread holds a [`WriteGuard`] or [`ModifyGuard`] of this `Shared` (use
+    /// [`ModifyGuard::upgrade`] instead), or (debug builds) a [`ReadGuard`] of it.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(vec![1]);
+    /// s.write().push(2); // mutable access publishes version 1
+    /// assert_eq!(s.version().get(), 1);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn write(&self) -> WriteGuard<'_, T> {
+        if sync::TRY_BEFORE_BLOCKING {
+            if let Some(inner) = self.lock.try_write() {
+                return WriteGuard::new(&self.core, inner);
+            }
+        }
+        self.write_slow()
+    }
+
+    #[cold]
+    #[track_caller]
+    fn write_slow(&self) -> WriteGuard<'_, T> {
+        self.core.owner.check_blocking("write()", self.core.addr());
+        WriteGuard::new(&self.core, self.lock.write())
+    }
+
+    /// Reads without blocking: `None` if a writer holds the lock. Never panics; succeeds for a
+    /// thread that holds this `Shared`'s [`ModifyGuard`].
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(1);
+    /// let w = s.write();
+    /// assert!(s.try_read().is_none());
+    /// drop(w);
+    /// assert_eq!(*s.try_read().unwrap(), 1);
+    /// ```
+    #[inline]
+    pub fn try_read(&self) -> Option<ReadGuard<'_, T>> {
+        let inner = match self.lock.try_read() {
+            Some(inner) => inner,
+            None => self.try_read_recursive()?,
+        };
+        Some(ReadGuard::new(&self.core, inner))
+    }
+
+    #[cold]
+    fn try_read_recursive(&self) -> Option<crate::sync::RwLockReadGuard<'_, T>> {
+        match self.core.owner.held_by_current_thread() {
+            Some(Held::Modify) => self.lock.try_read_recursive(),
+            _ => None,
+        }
+    }
+
+    /// Takes the modify lock without blocking: `None` if another modifier or a writer holds
+    /// it (including this thread). Never panics.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(1);
+    /// let m = s.modify();
+    /// assert!(s.try_modify().is_none());
+    /// assert!(s.try_read().is_some()); // readers coexist with a modifier
+    /// # drop(m);
+    /// ```
+    #[inline]
+    pub fn try_modify(&self) -> Option<ModifyGuard<'_, T>> {
+        let inner = self.lock.try_upgradable_read()?;
+        Some(ModifyGuard::new(&self.core, inner))
+    }
+
+    /// Takes the write lock without blocking: `None` if anyone holds the lock (including this
+    /// thread). Never panics.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(1);
+    /// let r = s.read();
+    /// assert!(s.try_write().is_none());
+    /// drop(r);
+    /// *s.try_write().unwrap() += 1;
+    /// ```
+    #[inline]
+    pub fn try_write(&self) -> Option<WriteGuard<'_, T>> {
+        let inner = self.lock.try_write()?;
+        Some(WriteGuard::new(&self.core, inner))
+    }
+
+    /// Reads, waiting at most `timeout` for a writer to leave. Returns `None` at once if this
+    /// thread holds the `WriteGuard`. Under `cfg(loom)` the timeout is ignored (loom has no
+    /// clock), so it waits like [`read`](Self::read).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = pushpull::Shared::new(1);
+    /// assert!(s.try_read_for(Duration::from_millis(10)).is_some());
+    /// ```
+    pub fn try_read_for(&self, timeout: Duration) -> Option<ReadGuard<'_, T>> {
+        if let Some(guard) = self.try_read() {
+            return Some(guard);
+        }
+        if self.core.owner.held_by_current_thread().is_some() {
+            return None;
+        }
+        let inner = if self.core.reads_held_by_current_thread() {
+            self.lock.read_recursive()
+        } else {
+            self.lock.try_read_for(timeout)?
+        };
+        Some(ReadGuard::new(&self.core, inner))
+    }
+
+    /// Takes the modify lock, waiting at most `timeout`. Returns `None` at once if this thread
+    /// holds a guard that makes the wait hopeless. Under `cfg(loom)` the timeout is ignored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = pushpull::Shared::new(1);
+    /// let m = s.modify();
+    /// assert!(s.try_modify_for(Duration::from_secs(60)).is_none()); // at once: we hold it
+    /// # drop(m);
+    /// ```
+    pub fn try_modify_for(&self, timeout: Duration) -> Option<ModifyGuard<'_, T>> {
+        if let Some(guard) = self.try_modify() {
+            return Some(guard);
+        }
+        if self.is_hopeless_for_current_thread() {
+            return None;
+        }
+        let inner = self.lock.try_upgradable_read_for(timeout)?;
+        Some(ModifyGuard::new(&self.core, inner))
+    }
+
+    /// Takes the write lock, waiting at most `timeout`. Returns `None` at once if this thread
+    /// holds a guard that makes the wait hopeless. Under `cfg(loom)` the timeout is ignored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = pushpull::Shared::new(1);
+    /// let w = s.write();
+    /// assert!(s.try_write_for(Duration::from_secs(60)).is_none()); // at once: we hold it
+    /// # drop(w);
+    /// ```
+    pub fn try_write_for(&self, timeout: Duration) -> Option<WriteGuard<'_, T>> {
+        if let Some(guard) = self.try_write() {
+            return Some(guard);
+        }
+        if self.is_hopeless_for_current_thread() {
+            return None;
+        }
+        let inner = self.lock.try_write_for(timeout)?;
+        Some(WriteGuard::new(&self.core, inner))
+    }
+
+    /// This thread holds the exclusive side, or (debug builds) a read, of this `Shared`.
+    #[cold]
+    fn is_hopeless_for_current_thread(&self) -> bool {
+        self.core.owner.held_by_current_thread().is_some()
+            || self.core.reads_held_by_current_thread()
+    }
+
+    /// Runs `f` on the value under a read lock and returns its result.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(vec![3, 1, 2]);
+    /// assert_eq!(s.with(|v| v.iter().sum::<i32>()), 6);
+    /// ```
+    #[track_caller]
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.read())
+    }
+
+    /// Runs `f` on the value under the write lock and publishes: the atomic read-modify-write
+    /// that replaces "lock, read, unlock, lock, write". Same as [`push`](Self::push).
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(41);
+    /// let now = s.update(|n| { *n += 1; *n });
+    /// assert_eq!(now, 42);
+    /// ```
+    #[track_caller]
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.write())
+    }
+
+    /// Pushes a change: runs `f` under the write lock, bumps the version by one and wakes
+    /// waiters. The name users of the push-pull pattern look for; same as
+    /// [`update`](Self::update).
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(Vec::new());
+    /// s.push(|v| v.push("hello"));
+    /// assert_eq!(s.version().get(), 1);
+    /// ```
+    #[track_caller]
+    pub fn push<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.update(f)
+    }
+
+    /// Runs `f` under the write lock and publishes only if it returns `true` (the version
+    /// stays and nobody is woken otherwise). `f` must leave the value unchanged when it
+    /// returns `false`.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(3);
+    /// assert!(!s.push_if(|n| if *n > 5 { *n = 0; true } else { false }));
+    /// assert_eq!(s.version().get(), 0);
+    /// assert!(s.push_if(|n| { *n += 1; true }));
+    /// assert_eq!(s.version().get(), 1);
+    /// ```
+    #[track_caller]
+    pub fn push_if(&self, f: impl FnOnce(&mut T) -> bool) -> bool {
+        let mut guard = self.write();
+        let changed = f(guard.value_mut_unpublished());
+        if changed {
+            guard.publish();
+        }
+        changed
+    }
+
+    /// Compare-and-push: applies `f` and publishes only if the version is still `seen`;
+    /// otherwise returns [`Conflict`] with the current version and leaves everything as it
+    /// is. Of several threads pushing at the same version, exactly one wins.
+    ///
+    /// Returns `f`'s result and the version this push produced.
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    ///
+    /// let s = Shared::new(10);
+    /// let (value, seen) = s.pull();
+    /// let (_, now) = s.push_at(seen, |v| *v = value * 2).unwrap();
+    /// assert_eq!(now.get(), 1);
+    /// // A second push based on the old snapshot is refused:
+    /// let conflict = s.push_at(seen, |v| *v = 0).unwrap_err();
+    /// assert_eq!(conflict.current, now);
+    /// assert_eq!(*s.read(), 20);
+    /// ```
+    #[track_caller]
+    pub fn push_at<R>(
+        &self,
+        seen: Version,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<(R, Version), Conflict> {
+        // A lock-free early refusal: versions only grow, so a stale `seen` stays stale.
+        let current = self.version();
+        if current != seen {
+            return Err(Conflict { current });
+        }
+        let mut guard = self.write();
+        let current = guard.version();
+        if current != seen {
+            return Err(Conflict { current });
+        }
+        guard.publish();
+        let result = f(&mut guard);
+        Ok((result, guard.version()))
+    }
+
+    /// The current version: how many times this `Shared` was published to. Lock-free (one
+    /// atomic load).
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(0);
+    /// s.push(|n| *n += 1);
+    /// s.push(|n| *n += 1);
+    /// assert_eq!(s.version().get(), 2);
+    /// ```
+    #[inline]
+    pub fn version(&self) -> Version {
+        self.core.version.version()
+    }
+
+    /// Whether a thread panicked while it had mutable access, leaving a possibly half-applied
+    /// change. Lock-free.
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    /// use std::panic::{catch_unwind, AssertUnwindSafe};
+    ///
+    /// let s = Shared::new(vec![1, 2]);
+    /// let _ = catch_unwind(AssertUnwindSafe(|| s.update(|v| { v.clear(); panic!("oops") })));
+    /// assert!(s.is_poisoned());
+    /// s.update(|v| v.extend([1, 2])); // repair
+    /// s.clear_poison();
+    /// assert!(!s.is_poisoned());
+    /// ```
+    pub fn is_poisoned(&self) -> bool {
+        self.core.version.is_poisoned()
+    }
+
+    /// Clears the poison flag (takes the write lock; publishes nothing).
+    ///
+    /// # Panics
+    ///
+    /// As [`write`](Self::write), if this thread holds a guard of this `Shared`.
+    #[track_caller]
+    pub fn clear_poison(&self) {
+        let _guard = self.write();
+        self.core.version.clear_poison();
+    }
+
+    /// The version as seen under a lock this thread holds (readers see a stable value).
+    pub(crate) fn version_locked(&self) -> Version {
+        self.core.version.version()
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl<T: Default> Default for Shared<T> {
+    fn default() -> Self {
+        Shared::new(T::default())
+    }
+}
+
+impl<T> From<T> for Shared<T> {
+    fn from(value: T) -> Self {
+        Shared::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Shared<T> {
+    /// Never blocks: shows `<locked>` if a writer holds the lock.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Shared");
+        match self.lock.try_read() {
+            Some(value) => d.field("value", &&*value),
+            None => d.field("value", &format_args!("<locked>")),
+        };
+        d.field("version", &self.version())
+            .field("poisoned", &self.is_poisoned())
+            .finish()
+    }
+}

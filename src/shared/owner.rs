@@ -1,0 +1,146 @@
+//! Re-entrancy detection: which thread holds the exclusive side (write or modify) of a
+//! `Shared`, which `Shared`s this thread reads (debug builds), and the panics that replace a
+//! self-deadlock.
+//!
+//! The owner word is written only by the thread that holds the write or modify lock (claim
+//! after acquiring, release before unlocking) and is only ever compared, by a thread whose
+//! acquisition just failed, against that thread's *own* token. Thread tokens are never
+//! reused, so a stale value can never match: every access is `Relaxed`.
+
+use crate::sync::{current_thread_token, untracked::AtomicU64, with_read_registry};
+use std::sync::atomic::Ordering;
+
+/// Which exclusive guard a thread holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    Write,
+    Modify,
+}
+
+impl Held {
+    fn guard_name(self) -> &'static str {
+        match self {
+            Held::Write => "WriteGuard",
+            Held::Modify => "ModifyGuard",
+        }
+    }
+}
+
+/// Low bit of the owner word: set for a writer, clear for a modifier.
+const WRITE_BIT: u64 = 1;
+/// The owner's thread token sits above the mode bit; 0 means "nobody".
+const TOKEN_SHIFT: u32 = 1;
+
+pub(crate) struct Owner {
+    word: AtomicU64,
+}
+
+impl Owner {
+    pub(crate) const fn new() -> Self {
+        Owner {
+            word: AtomicU64::new(0),
+        }
+    }
+
+    /// Records the current thread as the exclusive holder. Caller just acquired the lock.
+    #[inline]
+    pub(crate) fn claim(&self, held: Held) {
+        let bit = if held == Held::Write { WRITE_BIT } else { 0 };
+        // Relaxed: see the module doc; only this thread ever compares against its token.
+        self.word
+            .store(current_thread_token() << TOKEN_SHIFT | bit, Ordering::Relaxed);
+    }
+
+    /// Forgets the holder. Caller still holds the lock and releases it right after.
+    #[inline]
+    pub(crate) fn release(&self) {
+        // Relaxed: see the module doc.
+        self.word.store(0, Ordering::Relaxed);
+    }
+
+    /// What the current thread holds of this lock, if anything.
+    pub(crate) fn held_by_current_thread(&self) -> Option<Held> {
+        // Relaxed: see the module doc.
+        let word = self.word.load(Ordering::Relaxed);
+        if word != 0 && word >> TOKEN_SHIFT == current_thread_token() {
+            Some(if word & WRITE_BIT != 0 {
+                Held::Write
+            } else {
+                Held::Modify
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Panics if a blocking `call` could never succeed because this thread holds the
+    /// exclusive side, or (debug builds) a read guard of the same `Shared` at `addr`.
+    #[track_caller]
+    pub(crate) fn check_blocking(&self, call: &'static str, addr: usize) {
+        if let Some(held) = self.held_by_current_thread() {
+            would_deadlock(call, held.guard_name());
+        }
+        if reads::held(addr) {
+            would_deadlock(call, "ReadGuard");
+        }
+    }
+}
+
+/// The re-entrancy panic: names `Shared`, the call, and the guard this thread holds.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn would_deadlock(call: &str, held: &str) -> ! {
+    panic!(
+        "pushpull::Shared: {call} would deadlock: this thread already holds a {held} of the \
+         same Shared (re-entrant use; drop the guard first, or use ModifyGuard::upgrade / \
+         WriteGuard::downgrade to convert it)"
+    )
+}
+
+/// The `Shared`s this thread holds read guards of, tracked in debug builds only (a reader
+/// cannot be told apart from other readers by the lock itself).
+pub(crate) mod reads {
+    use super::with_read_registry;
+
+    /// A registration that lasts as long as the `ReadGuard` that owns it.
+    #[derive(Debug)]
+    pub(crate) struct ReadMark {
+        #[cfg(debug_assertions)]
+        addr: usize,
+    }
+
+    impl ReadMark {
+        #[inline]
+        pub(crate) fn new(addr: usize) -> Self {
+            #[cfg(debug_assertions)]
+            {
+                with_read_registry(|r| r.push(addr));
+                ReadMark { addr }
+            }
+            #[cfg(not(debug_assertions))]
+            {
+                let _ = addr;
+                ReadMark {}
+            }
+        }
+    }
+
+    #[cfg(debug_assertions)]
+    impl Drop for ReadMark {
+        fn drop(&mut self) {
+            let addr = self.addr;
+            with_read_registry(|r| {
+                if let Some(i) = r.iter().rposition(|&a| a == addr) {
+                    r.swap_remove(i);
+                }
+            });
+        }
+    }
+
+    /// Whether this thread holds a read guard of the `Shared` at `addr` (always `false` in
+    /// release builds, which do not track readers).
+    pub(crate) fn held(addr: usize) -> bool {
+        cfg!(debug_assertions) && with_read_registry(|r| r.contains(&addr)).unwrap_or(false)
+    }
+}

@@ -1,0 +1,92 @@
+//! The version word of a `Shared`: its version, its poison flag and its "someone is parked"
+//! flag, packed in one atomic so that a publish is one load and one store.
+//!
+//! # Invariant
+//!
+//! The word is only *stored* by a thread holding the write lock (`publish`, `poison`,
+//! `clear_poison`), and only *read-modify-written* (`register_waiter`) by a thread holding a
+//! read lock. The two kinds of access exclude each other through the lock, so a publisher
+//! never overwrites a registration it did not see, and a publish needs no atomic
+//! read-modify-write: the writer is alone.
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::Version;
+
+/// Set while the last publish left a poisoned value behind (see `Shared::is_poisoned`).
+const POISONED: u64 = 0b01;
+/// Set by a waiter, under a read lock, before it parks; cleared by the next publish, which
+/// then wakes everyone parked.
+const WAITING: u64 = 0b10;
+/// The version lives above the flag bits.
+const VERSION_SHIFT: u32 = 2;
+/// What one publish adds to the word.
+const ONE_VERSION: u64 = 1 << VERSION_SHIFT;
+
+pub(crate) struct VersionWord {
+    word: AtomicU64,
+}
+
+impl VersionWord {
+    pub(crate) fn new() -> Self {
+        VersionWord {
+            word: AtomicU64::new(0),
+        }
+    }
+
+    /// The current version, without a lock.
+    #[inline]
+    pub(crate) fn version(&self) -> Version {
+        // Acquire: pairs with the Release store in `publish`, so a thread that sees version N
+        // also sees everything the publisher wrote before publishing N (outside the lock too).
+        Version(self.word.load(Ordering::Acquire) >> VERSION_SHIFT)
+    }
+
+    #[inline]
+    pub(crate) fn is_poisoned(&self) -> bool {
+        // Acquire: as in `version`; the flag is set before the write lock is released.
+        self.word.load(Ordering::Acquire) & POISONED != 0
+    }
+
+    /// Bumps the version by one and clears `WAITING`. Caller holds the write lock. Returns
+    /// whether someone was parked, i.e. whether the caller must wake them once it has
+    /// unlocked.
+    #[inline]
+    pub(crate) fn publish(&self) -> bool {
+        // Relaxed load: every store to the word happens under the write lock we hold, and the
+        // registrations (RMW under a read lock) happened before our lock acquisition, so this
+        // load sees the latest value.
+        let word = self.word.load(Ordering::Relaxed);
+        debug_assert!(word < u64::MAX - ONE_VERSION, "pushpull::Shared: version overflow");
+        // Release: a thread that observes the new version (lock-free `version`/`has_changed`)
+        // also observes what was written before it.
+        self.word
+            .store((word + ONE_VERSION) & !WAITING, Ordering::Release);
+        word & WAITING != 0
+    }
+
+    /// Marks the value poisoned. Caller holds the write lock.
+    pub(crate) fn poison(&self) {
+        // Relaxed load / Release store: as in `publish` (we hold the write lock).
+        let word = self.word.load(Ordering::Relaxed);
+        self.word.store(word | POISONED, Ordering::Release);
+    }
+
+    /// Clears the poison flag. Caller holds the write lock.
+    pub(crate) fn clear_poison(&self) {
+        // Relaxed load / Release store: as in `publish` (we hold the write lock).
+        let word = self.word.load(Ordering::Relaxed);
+        self.word.store(word & !POISONED, Ordering::Release);
+    }
+
+    /// Announces a parked waiter unless the version already moved past `seen`. Caller holds a
+    /// read lock, which keeps every publisher out while this runs. Returns `false` when there
+    /// is no need to park (the version moved).
+    pub(crate) fn register_waiter(&self, seen: Version) -> bool {
+        // AcqRel: Acquire to see the newest version (all publishes before our read lock are
+        // visible anyway through the lock); Release so that the publisher that later reads
+        // `WAITING` under its write lock is ordered after this registration. Readers may
+        // register concurrently, so this must be a read-modify-write.
+        let word = self.word.fetch_or(WAITING, Ordering::AcqRel);
+        word >> VERSION_SHIFT == seen.0
+    }
+}

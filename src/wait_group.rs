@@ -1,0 +1,429 @@
+//! `WaitGroup`: a Go-style completion latch (add / done / wait) that never hangs on a
+//! panicking worker and can wait with a timeout.
+
+use crate::park;
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{deadline_after, spawn, thread_panicking, Arc, Duration, Event, JoinHandle};
+use crossbeam_utils::CachePadded;
+use std::fmt;
+
+/// Outstanding work: the low 32 bits of the state word.
+const COUNT_MASK: u64 = (1 << 32) - 1;
+/// Set by a waiter (by compare-exchange on the word) before it parks; cleared by the `done`
+/// that completes the round, which then wakes the parked waiters.
+const WAITING: u64 = 1 << 32;
+/// The generation (the number of completed rounds) lives above `WAITING`.
+const GENERATION_SHIFT: u32 = 33;
+/// What completing one round adds to the word.
+const ONE_GENERATION: u64 = 1 << GENERATION_SHIFT;
+
+/// Waits for a collection of workers to finish: Go's `sync.WaitGroup`, made safe.
+///
+/// A master [`add`](Self::add)s one per piece of work (or hands out a [`Token`] per worker,
+/// which adds one and marks it done when dropped, also when the worker panics), workers call
+/// [`done`](Self::done), and [`wait`](Self::wait) blocks until the count is back at zero.
+///
+/// Unlike Go's, a worker that panics while holding a token can never hang the master, and
+/// [`wait_for`](Self::wait_for) gives up after a timeout. Unlike crossbeam's, `wait` takes
+/// `&self`: any number of threads can wait, the group is reusable round after round, and
+/// cloning a `WaitGroup` gives another handle to the *same* group without changing its count
+/// (Go's semantics).
+///
+/// # Examples
+///
+/// ```
+/// use pushpull::{Shared, WaitGroup};
+///
+/// let results = std::sync::Arc::new(Shared::new(Vec::new()));
+/// let wg = WaitGroup::new();
+/// for worker in 0..4 {
+///     let results = results.clone();
+///     wg.spawn(move || results.push(|r| r.push(worker * worker)));
+/// }
+/// wg.wait();
+/// let mut r = results.read().clone();
+/// r.sort();
+/// assert_eq!(r, [0, 1, 4, 9]);
+/// ```
+///
+/// With Go's add / done:
+///
+/// ```
+/// use pushpull::WaitGroup;
+/// use std::time::Duration;
+///
+/// let wg = WaitGroup::new();
+/// wg.add(2);
+/// for _ in 0..2 {
+///     let wg = wg.clone();
+///     std::thread::spawn(move || wg.done());
+/// }
+/// assert!(wg.wait_for(Duration::from_secs(10)));
+/// assert_eq!(wg.count(), 0);
+/// ```
+///
+/// # Pitfalls
+///
+/// * `wait` from a thread that holds one of the group's own tokens (or owes a `done`) waits
+///   for itself: it blocks forever. Use [`wait_for`](Self::wait_for) where that can happen.
+/// * `add` must happen before the `wait` it is meant to hold up, as in Go: hand out tokens
+///   (or `add`) before starting workers.
+pub struct WaitGroup {
+    inner: Arc<CachePadded<Inner>>,
+}
+
+/// The shared state.
+///
+/// Invariant: `word` holds `generation << 33 | WAITING? | count`. The count never wraps:
+/// every change is a compare-exchange that checks it first. The generation changes in the
+/// same atomic step as the count reaching zero, so a waiter of round k (which waits for the
+/// generation to move past k) returns even if the group is re-armed before it wakes.
+struct Inner {
+    word: AtomicU64,
+    panicked: AtomicUsize,
+    event: Event,
+}
+
+impl WaitGroup {
+    /// A group with nothing outstanding.
+    ///
+    /// ```
+    /// let wg = pushpull::WaitGroup::new();
+    /// wg.wait(); // returns at once
+    /// ```
+    pub fn new() -> Self {
+        WaitGroup {
+            inner: Arc::new(CachePadded::new(Inner {
+                word: AtomicU64::new(0),
+                panicked: AtomicUsize::new(0),
+                event: Event::default(),
+            })),
+        }
+    }
+
+    /// Adds `n` pieces of outstanding work.
+    ///
+    /// # Panics
+    ///
+    /// If the count would exceed `u32::MAX` (the count is left unchanged).
+    ///
+    /// ```
+    /// let wg = pushpull::WaitGroup::new();
+    /// wg.add(3);
+    /// assert_eq!(wg.count(), 3);
+    /// ```
+    #[track_caller]
+    pub fn add(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        // Relaxed: `add` publishes nothing; the work it announces is published by `done`.
+        let mut word = self.inner.word.load(Ordering::Relaxed);
+        loop {
+            if n > COUNT_MASK - (word & COUNT_MASK) {
+                add_overflow(word & COUNT_MASK, n);
+            }
+            // Relaxed: as above. A compare-exchange (not fetch_add) so that an overflowing
+            // count is never stored, not even for a moment.
+            match self.inner.word.compare_exchange_weak(
+                word,
+                word + n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Marks one piece of work done. The last `done` of a round releases every waiter.
+    ///
+    /// # Panics
+    ///
+    /// If called more times than [`add`](Self::add) (the count stays at zero).
+    ///
+    /// ```
+    /// let wg = pushpull::WaitGroup::new();
+    /// wg.add(1);
+    /// wg.done();
+    /// assert_eq!(wg.count(), 0);
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn done(&self) {
+        self.inner.done();
+    }
+
+    /// Adds one and returns a token that calls [`done`](Self::done) when dropped, also when
+    /// the thread holding it unwinds from a panic (which [`panicked`](Self::panicked) counts).
+    ///
+    /// ```
+    /// let wg = pushpull::WaitGroup::new();
+    /// let token = wg.token();
+    /// std::thread::spawn(move || {
+    ///     // ... work ...
+    ///     drop(token);
+    /// });
+    /// wg.wait();
+    /// ```
+    #[track_caller]
+    pub fn token(&self) -> Token {
+        self.add(1);
+        Token {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Runs `f` on a new thread holding a token (Go 1.25's `wg.Go`): the group counts it
+    /// until `f` returns or panics.
+    ///
+    /// ```
+    /// let wg = pushpull::WaitGroup::new();
+    /// let handle = wg.spawn(|| 6 * 7);
+    /// wg.wait();
+    /// assert_eq!(handle.join().unwrap(), 42);
+    /// ```
+    pub fn spawn<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let token = self.token();
+        spawn(move || {
+            let _token = token;
+            f()
+        })
+    }
+
+    /// Like [`spawn`](Self::spawn), on a scoped thread of [`std::thread::scope`], so `f` may
+    /// borrow from the caller. (Not available under `cfg(loom)`, which has no scoped threads.)
+    ///
+    /// ```
+    /// let wg = pushpull::WaitGroup::new();
+    /// let data = vec![1, 2, 3];
+    /// std::thread::scope(|s| {
+    ///     wg.spawn_scoped(s, || assert_eq!(data.len(), 3));
+    ///     wg.wait();
+    /// });
+    /// ```
+    #[cfg(not(loom))]
+    pub fn spawn_scoped<'scope, 'env, F, R>(
+        &self,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        f: F,
+    ) -> std::thread::ScopedJoinHandle<'scope, R>
+    where
+        F: FnOnce() -> R + Send + 'scope,
+        R: Send + 'scope,
+    {
+        let token = self.token();
+        scope.spawn(move || {
+            let _token = token;
+            f()
+        })
+    }
+
+    /// Blocks until the count is zero; returns at once if it already is. Any number of
+    /// threads may wait; the group can be re-armed with `add` once `wait` returned (or even
+    /// before a slow waiter wakes: it still returns).
+    ///
+    /// A waiter spins for a few microseconds before it sleeps, so a master waiting for short
+    /// tasks wakes without a kernel round trip.
+    pub fn wait(&self) {
+        self.wait_deadline(None);
+    }
+
+    /// Like [`wait`](Self::wait), giving up after `timeout`: `true` if the count reached zero.
+    /// Under `cfg(loom)` the timeout is ignored (loom has no clock).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let wg = pushpull::WaitGroup::new();
+    /// let token = wg.token();
+    /// assert!(!wg.wait_for(Duration::from_millis(10)));
+    /// drop(token);
+    /// assert!(wg.wait_for(Duration::from_millis(10)));
+    /// ```
+    pub fn wait_for(&self, timeout: Duration) -> bool {
+        self.wait_deadline(deadline_after(timeout))
+    }
+
+    fn wait_deadline(&self, deadline: Option<crate::sync::Instant>) -> bool {
+        let word = &self.inner.word;
+        // Acquire: if the count is zero, this synchronizes with the last `done`, so the
+        // workers' writes are visible when `wait` returns.
+        let start = word.load(Ordering::Acquire);
+        if start & COUNT_MASK == 0 {
+            return true;
+        }
+        let generation = start >> GENERATION_SHIFT;
+        park::wait(
+            &self.inner.event,
+            // Acquire: pairs with the AcqRel of the `done` that ended the round.
+            || word.load(Ordering::Acquire) >> GENERATION_SHIFT != generation,
+            || self.inner.register_waiter(generation),
+            deadline,
+        )
+    }
+
+    /// Outstanding work: how many `done`s the group still waits for. A snapshot.
+    pub fn count(&self) -> usize {
+        // Relaxed: a snapshot for display and tests; orders nothing.
+        (self.inner.word.load(Ordering::Relaxed) & COUNT_MASK) as usize
+    }
+
+    /// How many tokens were dropped while their thread was panicking (since the group was
+    /// created).
+    ///
+    /// ```
+    /// let wg = pushpull::WaitGroup::new();
+    /// let worker = wg.spawn(|| panic!("worker failed"));
+    /// wg.wait(); // does not hang
+    /// assert!(worker.join().is_err());
+    /// assert_eq!(wg.panicked(), 1);
+    /// ```
+    pub fn panicked(&self) -> usize {
+        // Acquire: a caller that saw the round complete (wait returned) sees every panicked
+        // token of that round, whose increment came before its `done`.
+        self.inner.panicked.load(Ordering::Acquire)
+    }
+}
+
+impl Inner {
+    #[track_caller]
+    #[inline]
+    fn done(&self) {
+        // Relaxed: only a first guess for the compare-exchange, which checks it.
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            let count = word & COUNT_MASK;
+            if count == 0 {
+                done_underflow();
+            }
+            let next = if count == 1 {
+                // Last one: count to zero, clear WAITING and start a new generation, in one
+                // step, so a waiter of this round can tell it ended even if `add` follows.
+                (word - 1).wrapping_add(ONE_GENERATION) & !WAITING
+            } else {
+                word - 1
+            };
+            // AcqRel on success: Release publishes this worker's writes to the waiter that
+            // sees the round end; Acquire makes each `done` carry the earlier `done`s'
+            // writes forward, so the last one publishes all of them. Relaxed on failure: we
+            // only retry with the fresh value.
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    if count == 1 && word & WAITING != 0 {
+                        self.wake_waiters();
+                    }
+                    return;
+                }
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_waiters(&self) {
+        self.event.notify_all();
+    }
+
+    /// Sets `WAITING` while the round `generation` is still running; `false` if it ended.
+    fn register_waiter(&self, generation: u64) -> bool {
+        // Acquire: as in `wait_deadline`, for a round that ended meanwhile.
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            if word >> GENERATION_SHIFT != generation {
+                return false;
+            }
+            if word & WAITING != 0 {
+                return true;
+            }
+            // AcqRel: ordered with the `done` that ends the round by being an RMW on the same
+            // word: if it comes later it sees WAITING and wakes us; if earlier, the
+            // generation check above (with this Acquire) sees that the round ended.
+            match self.word.compare_exchange_weak(
+                word,
+                word | WAITING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(current) => word = current,
+            }
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn done_underflow() -> ! {
+    panic!("pushpull::WaitGroup::done() called more times than add() (the count is already zero)")
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn add_overflow(count: u64, n: u64) -> ! {
+    panic!(
+        "pushpull::WaitGroup::add({n}) would overflow the count ({count} outstanding, at most {COUNT_MASK})"
+    )
+}
+
+impl Default for WaitGroup {
+    fn default() -> Self {
+        WaitGroup::new()
+    }
+}
+
+impl Clone for WaitGroup {
+    /// Another handle to the same group; the count is not changed.
+    fn clone(&self) -> Self {
+        WaitGroup {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for WaitGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitGroup")
+            .field("count", &self.count())
+            .field("panicked", &self.panicked())
+            .finish()
+    }
+}
+
+/// One piece of outstanding work of a [`WaitGroup`]: calls `done` when dropped, also during
+/// a panic (counted by [`WaitGroup::panicked`]). Created by [`WaitGroup::token`]; `Send`, so
+/// it can move into the worker.
+#[must_use = "dropping a Token at once marks its work done at once"]
+pub struct Token {
+    inner: Arc<CachePadded<Inner>>,
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        if thread_panicking() {
+            // Relaxed... then Release by `done`: the increment is ordered before the `done`
+            // below, whose release the waiter acquires.
+            self.inner.panicked.fetch_add(1, Ordering::Relaxed);
+        }
+        self.inner.done();
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("count", &(self.inner.word.load(Ordering::Relaxed) & COUNT_MASK))
+            .finish()
+    }
+}
