@@ -51,6 +51,12 @@ impl<T: ?Sized> Shared<T> {
     /// holds. Checks the current value first, so it returns at once if the predicate already
     /// holds (no "subscribed too late" hang).
     ///
+    /// # Panics
+    ///
+    /// If the predicate is false and this thread holds a [`WriteGuard`](crate::WriteGuard) or
+    /// [`ModifyGuard`](crate::ModifyGuard) of this `Shared` (or, in debug builds, another
+    /// [`ReadGuard`]): no other thread could publish, so the wait would never end.
+    ///
     /// ```
     /// use pushpull::Shared;
     /// use std::thread;
@@ -101,15 +107,24 @@ impl<T: ?Sized> Shared<T> {
             }
             let seen = self.version_locked();
             drop(guard);
-            if !self.wait_past(seen, deadline) {
+            if !self.wait_past(seen, deadline, "Shared::wait_until()") {
                 return None;
             }
         }
     }
 
-    /// Waits until the version moves past `seen`; `false` if `deadline` passed first.
+    /// Waits until the version moves past `seen`; `false` if `deadline` passed first, or at
+    /// once if this thread holds a guard of this `Shared` (then an untimed wait panics).
     #[track_caller]
-    pub(crate) fn wait_past(&self, seen: Version, deadline: Option<Instant>) -> bool {
+    pub(crate) fn wait_past(
+        &self,
+        seen: Version,
+        deadline: Option<Instant>,
+        call: &'static str,
+    ) -> bool {
+        if self.version() == seen && !self.core().can_wait_for_publish(call, deadline.is_some()) {
+            return false;
+        }
         park::wait(
             &self.core().event,
             || self.version() != seen,
@@ -247,8 +262,9 @@ impl<'a, T: ?Sized> Puller<'a, T> {
     ///
     /// # Panics
     ///
-    /// If this thread holds the `Shared`'s [`WriteGuard`](crate::WriteGuard) (no publish
-    /// could ever come).
+    /// If this thread holds a [`WriteGuard`](crate::WriteGuard) or
+    /// [`ModifyGuard`](crate::ModifyGuard) of the same `Shared` (or, in debug builds, a
+    /// [`ReadGuard`]): no other thread could publish, so the wait would never end.
     #[track_caller]
     pub fn wait(&mut self) -> ReadGuard<'a, T> {
         match self.wait_deadline(None) {
@@ -257,8 +273,8 @@ impl<'a, T: ?Sized> Puller<'a, T> {
         }
     }
 
-    /// Like [`wait`](Self::wait), giving up after `timeout` (`None`). Under `cfg(loom)` the
-    /// timeout is ignored (loom has no clock).
+    /// Like [`wait`](Self::wait), giving up after `timeout` (`None`); `None` at once where
+    /// `wait` would panic. Under `cfg(loom)` the timeout is ignored (loom has no clock).
     ///
     /// ```
     /// use std::time::Duration;
@@ -275,7 +291,7 @@ impl<'a, T: ?Sized> Puller<'a, T> {
 
     #[track_caller]
     fn wait_deadline(&mut self, deadline: Option<Instant>) -> Option<ReadGuard<'a, T>> {
-        if !self.shared.wait_past(self.seen, deadline) {
+        if !self.shared.wait_past(self.seen, deadline, "Puller::wait()") {
             return None;
         }
         let guard = self.shared.read();

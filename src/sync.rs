@@ -220,10 +220,7 @@ mod imp {
         ) -> bool {
             let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             while pending() {
-                guard = self
-                    .condvar
-                    .wait(guard)
-                    .unwrap_or_else(|e| e.into_inner());
+                guard = self.condvar.wait(guard).unwrap_or_else(|e| e.into_inner());
             }
             true
         }
@@ -321,7 +318,10 @@ mod imp {
             pub(crate) fn try_read_recursive(&self) -> Option<RwLockReadGuard<'_, T>> {
                 self.try_read()
             }
-            pub(crate) fn try_read_for(&self, _: super::super::Duration) -> Option<RwLockReadGuard<'_, T>> {
+            pub(crate) fn try_read_for(
+                &self,
+                _: super::super::Duration,
+            ) -> Option<RwLockReadGuard<'_, T>> {
                 Some(self.read())
             }
             pub(crate) fn upgradable_read(&self) -> RwLockUpgradableReadGuard<'_, T> {

@@ -377,6 +377,11 @@ fn add_overflow(count: u64, n: u64) -> ! {
     )
 }
 
+/// A `WaitGroup` is made for code that panics: a panic never leaves it in a state that a later
+/// caller could misread (the count is only ever changed by complete atomic steps).
+impl std::panic::UnwindSafe for WaitGroup {}
+impl std::panic::RefUnwindSafe for WaitGroup {}
+
 impl Default for WaitGroup {
     fn default() -> Self {
         WaitGroup::new()
@@ -423,7 +428,59 @@ impl Drop for Token {
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
-            .field("count", &(self.inner.word.load(Ordering::Relaxed) & COUNT_MASK))
+            .field(
+                "count",
+                &(self.inner.word.load(Ordering::Relaxed) & COUNT_MASK),
+            )
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_done_starts_a_new_generation_and_clears_waiting() {
+        let wg = WaitGroup::new();
+        wg.add(2);
+        assert!(wg.inner.register_waiter(0));
+        wg.done();
+        let word = wg.inner.word.load(Ordering::Relaxed);
+        assert_eq!(word & COUNT_MASK, 1);
+        assert_ne!(
+            word & WAITING,
+            0,
+            "not the last done: the waiter stays registered"
+        );
+        wg.done();
+        let word = wg.inner.word.load(Ordering::Relaxed);
+        assert_eq!(
+            word, ONE_GENERATION,
+            "count 0, WAITING cleared, generation 1"
+        );
+        assert!(!wg.inner.register_waiter(0), "round 0 is over");
+    }
+
+    #[test]
+    fn a_waiter_of_an_old_round_returns_even_after_re_arming() {
+        let wg = WaitGroup::new();
+        wg.add(1);
+        wg.done();
+        wg.add(1); // re-armed before the round-0 waiter looked again
+        assert!(!wg.inner.register_waiter(0));
+        wg.done();
+    }
+
+    #[test]
+    fn underflow_panics_and_leaves_the_count_at_zero() {
+        let wg = WaitGroup::new();
+        let err = std::panic::catch_unwind(|| wg.done()).unwrap_err();
+        let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(
+            msg.contains("WaitGroup::done() called more times than add()"),
+            "{msg}"
+        );
+        assert_eq!(wg.inner.word.load(Ordering::Relaxed), 0);
     }
 }

@@ -42,6 +42,19 @@ impl Core {
         reads::held(self.addr())
     }
 
+    /// Before blocking until another thread publishes: a thread holding any guard of this
+    /// `Shared` would wait for itself (no writer can get in). Untimed waits panic; timed ones
+    /// report that they should give up at once (`false`).
+    #[cold]
+    #[track_caller]
+    pub(crate) fn can_wait_for_publish(&self, call: &'static str, timed: bool) -> bool {
+        match self.owner.guard_held_by_current_thread(self.addr()) {
+            Some(_) if timed => false,
+            Some(guard) => would_deadlock(call, guard),
+            None => true,
+        }
+    }
+
     /// Wakes every parked waiter. Called after the write lock is released, and only when a
     /// publish found the `WAITING` flag set.
     #[cold]
@@ -388,8 +401,10 @@ impl<T: ?Sized> Shared<T> {
     /// This thread holds the exclusive side, or (debug builds) a read, of this `Shared`.
     #[cold]
     fn is_hopeless_for_current_thread(&self) -> bool {
-        self.core.owner.held_by_current_thread().is_some()
-            || self.core.reads_held_by_current_thread()
+        self.core
+            .owner
+            .guard_held_by_current_thread(self.core.addr())
+            .is_some()
     }
 
     /// Runs `f` on the value under a read lock and returns its result.
@@ -542,6 +557,11 @@ impl<T: ?Sized> Shared<T> {
         &self.core
     }
 }
+
+/// Like std's `RwLock`: a panic with mutable access poisons the value, which
+/// [`Shared::is_poisoned`] reports, so sharing a `Shared` across `catch_unwind` is fine.
+impl<T: ?Sized> std::panic::UnwindSafe for Shared<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for Shared<T> {}
 
 impl<T: Default> Default for Shared<T> {
     fn default() -> Self {

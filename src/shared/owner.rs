@@ -47,8 +47,10 @@ impl Owner {
     pub(crate) fn claim(&self, held: Held) {
         let bit = if held == Held::Write { WRITE_BIT } else { 0 };
         // Relaxed: see the module doc; only this thread ever compares against its token.
-        self.word
-            .store(current_thread_token() << TOKEN_SHIFT | bit, Ordering::Relaxed);
+        self.word.store(
+            current_thread_token() << TOKEN_SHIFT | bit,
+            Ordering::Relaxed,
+        );
     }
 
     /// Forgets the holder. Caller still holds the lock and releases it right after.
@@ -73,15 +75,22 @@ impl Owner {
         }
     }
 
+    /// The guard this thread holds of the `Shared` at `addr`, if any: the exclusive side
+    /// always, a read guard in debug builds only.
+    pub(crate) fn guard_held_by_current_thread(&self, addr: usize) -> Option<&'static str> {
+        match self.held_by_current_thread() {
+            Some(held) => Some(held.guard_name()),
+            None if reads::held(addr) => Some("ReadGuard"),
+            None => None,
+        }
+    }
+
     /// Panics if a blocking `call` could never succeed because this thread holds the
     /// exclusive side, or (debug builds) a read guard of the same `Shared` at `addr`.
     #[track_caller]
     pub(crate) fn check_blocking(&self, call: &'static str, addr: usize) {
-        if let Some(held) = self.held_by_current_thread() {
-            would_deadlock(call, held.guard_name());
-        }
-        if reads::held(addr) {
-            would_deadlock(call, "ReadGuard");
+        if let Some(guard) = self.guard_held_by_current_thread(addr) {
+            would_deadlock(call, guard);
         }
     }
 }

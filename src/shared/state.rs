@@ -56,7 +56,10 @@ impl VersionWord {
         // registrations (RMW under a read lock) happened before our lock acquisition, so this
         // load sees the latest value.
         let word = self.word.load(Ordering::Relaxed);
-        debug_assert!(word < u64::MAX - ONE_VERSION, "pushpull::Shared: version overflow");
+        debug_assert!(
+            word < u64::MAX - ONE_VERSION,
+            "pushpull::Shared: version overflow"
+        );
         // Release: a thread that observes the new version (lock-free `version`/`has_changed`)
         // also observes what was written before it.
         self.word
@@ -88,5 +91,45 @@ impl VersionWord {
         // register concurrently, so this must be a read-modify-write.
         let word = self.word.fetch_or(WAITING, Ordering::AcqRel);
         word >> VERSION_SHIFT == seen.0
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_bumps_by_one_and_reports_and_clears_a_waiter() {
+        let word = VersionWord::new();
+        assert_eq!(word.version(), Version(0));
+        assert!(!word.publish(), "nobody registered");
+        assert_eq!(word.version(), Version(1));
+        assert!(word.register_waiter(Version(1)), "unchanged: must park");
+        assert!(word.publish(), "the registered waiter must be woken");
+        assert_eq!(word.version(), Version(2));
+        assert!(
+            !word.publish(),
+            "the flag was cleared by the previous publish"
+        );
+    }
+
+    #[test]
+    fn register_waiter_refuses_once_the_version_moved() {
+        let word = VersionWord::new();
+        word.publish();
+        assert!(!word.register_waiter(Version(0)));
+    }
+
+    #[test]
+    fn poison_survives_publishes_until_cleared_and_never_touches_the_version() {
+        let word = VersionWord::new();
+        word.poison();
+        assert!(word.is_poisoned());
+        assert_eq!(word.version(), Version(0));
+        word.publish();
+        assert!(word.is_poisoned());
+        word.clear_poison();
+        assert!(!word.is_poisoned());
+        assert_eq!(word.version(), Version(1));
     }
 }
