@@ -52,7 +52,7 @@
 //!
 //! # Guards and fairness
 //!
-//! The lock is parking_lot's `RwLock`: eventually fair, so a writer is not starved by a stream
+//! The lock is `parking_lot`'s `RwLock`: eventually fair, so a writer is not starved by a stream
 //! of readers; new readers queue behind a waiting writer. One [`ModifyGuard`] may coexist with
 //! readers; it excludes other modifiers and writers. A thread holding a `ModifyGuard` may
 //! still call [`read`](Shared::read) on the same `Shared`: that read never queues behind a
@@ -61,7 +61,7 @@
 //! # Model-check your own code with loom
 //!
 //! pushpull switches every primitive it uses to [loom](https://docs.rs/loom)'s when built with
-//! `--cfg loom` (the parking_lot upgradable lock, which loom lacks, is replaced by a small
+//! `--cfg loom` (the `parking_lot` upgradable lock, which loom lacks, is replaced by a small
 //! model made of loom primitives, itself proved by loom). Because the switch is the plain
 //! `cfg(loom)`, a crate of yours that depends on pushpull and is tested with
 //! `RUSTFLAGS="--cfg loom"` gets pushpull on loom too, so loom explores the interleavings of
@@ -93,6 +93,15 @@
 //! and behave as their untimed twins (loom has no clock): a lost wake-up shows up as a loom
 //! deadlock instead of being hidden by a timeout. The spin phase of waits is compiled out.
 //! `WaitGroup::spawn` spawns a loom thread; `spawn_scoped` does not exist under loom.
+//! Under loom the upgradable lock admits readers ahead of a waiting writer (fairness is not
+//! modelled; exclusion and upgrade atomicity are).
+//!
+//! One limitation: loom runs every model thread on one OS thread, and "is this thread
+//! unwinding?" (`std::thread::panicking`) is per OS thread. In a model where one thread catches
+//! a panic (`catch_unwind`) while others keep running, a guard or [`Token`] dropped by another
+//! thread *during* that unwinding is taken for a panicking one: the `Shared` may be marked
+//! poisoned, or [`WaitGroup::panicked`] over-count. Panic-safety is therefore tested natively
+//! (`tests/panic_safety.rs`), not under loom.
 //!
 //! # Misuse and what you get
 //!

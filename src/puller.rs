@@ -190,16 +190,19 @@ impl<'a, T: ?Sized> Puller<'a, T> {
     /// assert!(puller.has_changed());
     /// ```
     #[inline]
+    #[must_use]
     pub fn has_changed(&self) -> bool {
         self.shared.version() != self.seen
     }
 
     /// The last version this puller saw.
+    #[must_use]
     pub fn seen(&self) -> Version {
         self.seen
     }
 
     /// The `Shared` this puller follows.
+    #[must_use]
     pub fn shared(&self) -> &'a Shared<T> {
         self.shared
     }

@@ -236,84 +236,218 @@ mod imp {
     }
 
     mod rwlock {
-        //! A model of parking_lot's upgradable `RwLock` built from two loom primitives:
+        //! A model of parking_lot's upgradable `RwLock` for loom.
         //!
-        //! * `data`, a loom `RwLock<T>`, gives readers shared access and the writer exclusive
-        //!   access (and the safe references);
-        //! * `gate`, a loom `Mutex<()>`, is held by the one modifier (upgradable reader) or the
-        //!   one writer, so writers and modifiers exclude each other while readers never touch
-        //!   it.
+        //! Admission is decided by a loom `Mutex<State>` + `Condvar` (the part loom explores);
+        //! the value sits in a std `RwLock` that admission keeps uncontended, so it only hands
+        //! out safe references and never blocks. Unlike loom's own `RwLock`, this counts
+        //! readers, so one thread may hold several read guards at once (two `ReadGuard`s, or a
+        //! read under its own modify guard), as parking_lot allows.
         //!
-        //! Upgrade keeps the gate and trades its read of `data` for a write: between the two
-        //! steps only readers can get in, never a writer, so the upgrade is atomic for every
-        //! writer (no lost update). Downgrade keeps the gate until it holds the read. Timed
-        //! calls are untimed.
+        //! Semantics, as parking_lot's: any number of readers; at most one upgradable reader,
+        //! which coexists with readers; a writer excludes everyone. An upgrade keeps the
+        //! upgradable slot while it waits for readers to leave, so no writer gets in between;
+        //! downgrades turn the slot into a read in one step. Readers are never held back by a
+        //! waiting writer (fairness is not modelled); timed calls are untimed.
         use std::ops::{Deref, DerefMut};
+        use std::sync::TryLockError;
 
-        type Gate<'a> = loom::sync::MutexGuard<'a, ()>;
-
-        pub(crate) struct RwLock<T: ?Sized> {
-            gate: loom::sync::Mutex<()>,
-            data: loom::sync::RwLock<T>,
+        #[derive(Default)]
+        struct State {
+            readers: usize,
+            upgradable: bool,
+            writer: bool,
+            /// Threads blocked on `changed`: releases notify only when someone waits.
+            waiting: usize,
         }
 
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        enum Kind {
+            Read,
+            Upgradable,
+            Write,
+        }
+
+        impl State {
+            fn admits(&self, kind: Kind) -> bool {
+                match kind {
+                    Kind::Read => !self.writer,
+                    Kind::Upgradable => !self.writer && !self.upgradable,
+                    Kind::Write => !self.writer && !self.upgradable && self.readers == 0,
+                }
+            }
+            fn enter(&mut self, kind: Kind) {
+                match kind {
+                    Kind::Read => self.readers += 1,
+                    Kind::Upgradable => self.upgradable = true,
+                    Kind::Write => self.writer = true,
+                }
+            }
+            fn leave(&mut self, kind: Kind) {
+                match kind {
+                    Kind::Read => self.readers -= 1,
+                    Kind::Upgradable => self.upgradable = false,
+                    Kind::Write => self.writer = false,
+                }
+            }
+        }
+
+        struct Admission {
+            state: loom::sync::Mutex<State>,
+            changed: loom::sync::Condvar,
+        }
+
+        impl Admission {
+            fn new() -> Self {
+                Admission {
+                    state: loom::sync::Mutex::new(State::default()),
+                    changed: loom::sync::Condvar::new(),
+                }
+            }
+
+            fn lock(&self) -> loom::sync::MutexGuard<'_, State> {
+                self.state.lock().unwrap_or_else(|e| e.into_inner())
+            }
+
+            /// Waits (if `block`) until `ready(state)`, then applies `then`; `false` if not
+            /// ready and not blocking.
+            fn when(
+                &self,
+                block: bool,
+                ready: impl Fn(&State) -> bool,
+                then: impl FnOnce(&mut State),
+            ) -> bool {
+                let mut state = self.lock();
+                while !ready(&state) {
+                    if !block {
+                        return false;
+                    }
+                    state.waiting += 1;
+                    state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                    state.waiting -= 1;
+                }
+                then(&mut state);
+                true
+            }
+
+            fn enter(&self, kind: Kind, block: bool) -> bool {
+                self.when(block, |s| s.admits(kind), |s| s.enter(kind))
+            }
+
+            /// Applies a change that can only make room, and wakes waiters if any.
+            fn release(&self, change: impl FnOnce(&mut State)) {
+                let mut state = self.lock();
+                change(&mut state);
+                if state.waiting > 0 {
+                    self.changed.notify_all();
+                }
+            }
+        }
+
+        /// Gives a slot back when dropped (after the value's std guard, declared before it).
+        struct Slot<'a> {
+            admission: &'a Admission,
+            kind: Kind,
+        }
+
+        impl Drop for Slot<'_> {
+            fn drop(&mut self) {
+                let kind = self.kind;
+                self.admission.release(|s| s.leave(kind));
+            }
+        }
+
+        pub(crate) struct RwLock<T: ?Sized> {
+            admission: Admission,
+            data: std::sync::RwLock<T>,
+        }
+
+        // Field order matters: the std guard is released before the slot is given back.
         pub(crate) struct RwLockReadGuard<'a, T: ?Sized> {
-            data: loom::sync::RwLockReadGuard<'a, T>,
+            data: std::sync::RwLockReadGuard<'a, T>,
+            _slot: Slot<'a>,
         }
 
         pub(crate) struct RwLockUpgradableReadGuard<'a, T: ?Sized> {
             lock: &'a RwLock<T>,
-            data: loom::sync::RwLockReadGuard<'a, T>,
-            gate: Gate<'a>,
+            data: std::sync::RwLockReadGuard<'a, T>,
+            slot: Slot<'a>,
         }
 
         pub(crate) struct RwLockWriteGuard<'a, T: ?Sized> {
             lock: &'a RwLock<T>,
-            data: loom::sync::RwLockWriteGuard<'a, T>,
-            gate: Gate<'a>,
+            data: std::sync::RwLockWriteGuard<'a, T>,
+            slot: Slot<'a>,
         }
 
-        fn ok<G>(r: Result<G, std::sync::PoisonError<G>>) -> G {
-            r.unwrap_or_else(|e| e.into_inner())
-        }
+        const ADMITTED: &str = "pushpull loom RwLock model: admission granted, so the value's \
+                                std lock must be free";
 
-        fn try_ok<G>(r: std::sync::TryLockResult<G>) -> Option<G> {
+        fn admitted<G>(r: Result<G, TryLockError<G>>) -> G {
             match r {
-                Ok(g) => Some(g),
-                Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => panic!("{}", ADMITTED),
             }
         }
 
         impl<T> RwLock<T> {
             pub(crate) fn new(value: T) -> Self {
                 RwLock {
-                    gate: loom::sync::Mutex::new(()),
-                    data: loom::sync::RwLock::new(value),
+                    admission: Admission::new(),
+                    data: std::sync::RwLock::new(value),
                 }
             }
             pub(crate) fn into_inner(self) -> T {
-                ok(self.data.into_inner())
+                self.data.into_inner().unwrap_or_else(|e| e.into_inner())
             }
         }
 
         impl<T: ?Sized> RwLock<T> {
             pub(crate) fn get_mut(&mut self) -> &mut T {
-                ok(self.data.get_mut())
+                self.data.get_mut().unwrap_or_else(|e| e.into_inner())
             }
+
+            fn slot(&self, kind: Kind, block: bool) -> Option<Slot<'_>> {
+                self.admission.enter(kind, block).then(|| Slot {
+                    admission: &self.admission,
+                    kind,
+                })
+            }
+
+            fn read_with(&self, block: bool) -> Option<RwLockReadGuard<'_, T>> {
+                let slot = self.slot(Kind::Read, block)?;
+                Some(RwLockReadGuard {
+                    data: admitted(self.data.try_read()),
+                    _slot: slot,
+                })
+            }
+            fn upgradable_with(&self, block: bool) -> Option<RwLockUpgradableReadGuard<'_, T>> {
+                let slot = self.slot(Kind::Upgradable, block)?;
+                Some(RwLockUpgradableReadGuard {
+                    lock: self,
+                    data: admitted(self.data.try_read()),
+                    slot,
+                })
+            }
+            fn write_with(&self, block: bool) -> Option<RwLockWriteGuard<'_, T>> {
+                let slot = self.slot(Kind::Write, block)?;
+                Some(RwLockWriteGuard {
+                    lock: self,
+                    data: admitted(self.data.try_write()),
+                    slot,
+                })
+            }
+
             pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
-                RwLockReadGuard {
-                    data: ok(self.data.read()),
-                }
+                self.read_with(true).expect("blocking read")
             }
-            /// Readers never wait for the gate, so this is `read` here.
+            /// Readers never wait for a waiting writer here, so this is `read`.
             pub(crate) fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
                 self.read()
             }
             pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
-                Some(RwLockReadGuard {
-                    data: try_ok(self.data.try_read())?,
-                })
+                self.read_with(false)
             }
             pub(crate) fn try_read_recursive(&self) -> Option<RwLockReadGuard<'_, T>> {
                 self.try_read()
@@ -325,20 +459,11 @@ mod imp {
                 Some(self.read())
             }
             pub(crate) fn upgradable_read(&self) -> RwLockUpgradableReadGuard<'_, T> {
-                let gate = ok(self.gate.lock());
-                RwLockUpgradableReadGuard {
-                    lock: self,
-                    data: ok(self.data.read()),
-                    gate,
-                }
+                self.upgradable_with(true)
+                    .expect("blocking upgradable read")
             }
             pub(crate) fn try_upgradable_read(&self) -> Option<RwLockUpgradableReadGuard<'_, T>> {
-                let gate = try_ok(self.gate.try_lock())?;
-                Some(RwLockUpgradableReadGuard {
-                    lock: self,
-                    data: try_ok(self.data.try_read())?,
-                    gate,
-                })
+                self.upgradable_with(false)
             }
             pub(crate) fn try_upgradable_read_for(
                 &self,
@@ -347,20 +472,10 @@ mod imp {
                 Some(self.upgradable_read())
             }
             pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
-                let gate = ok(self.gate.lock());
-                RwLockWriteGuard {
-                    lock: self,
-                    data: ok(self.data.write()),
-                    gate,
-                }
+                self.write_with(true).expect("blocking write")
             }
             pub(crate) fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
-                let gate = try_ok(self.gate.try_lock())?;
-                Some(RwLockWriteGuard {
-                    lock: self,
-                    data: try_ok(self.data.try_write())?,
-                    gate,
-                })
+                self.write_with(false)
             }
             pub(crate) fn try_write_for(
                 &self,
@@ -371,33 +486,40 @@ mod imp {
         }
 
         impl<'a, T: ?Sized> RwLockUpgradableReadGuard<'a, T> {
-            /// Keeps the gate (no writer can get in), trades the read for the write.
-            pub(crate) fn upgrade(s: Self) -> RwLockWriteGuard<'a, T> {
-                let RwLockUpgradableReadGuard { lock, data, gate } = s;
+            fn upgrade_with(s: Self, block: bool) -> Result<RwLockWriteGuard<'a, T>, Self> {
+                let RwLockUpgradableReadGuard { lock, data, slot } = s;
+                // Keep the upgradable slot (no writer can enter) until the readers are gone,
+                // then turn it into the writer slot in the same step.
+                let upgraded = lock.admission.when(
+                    block,
+                    |s| s.readers == 0,
+                    |s| {
+                        s.upgradable = false;
+                        s.writer = true;
+                    },
+                );
+                if !upgraded {
+                    return Err(RwLockUpgradableReadGuard { lock, data, slot });
+                }
+                std::mem::forget(slot);
                 drop(data);
-                RwLockWriteGuard {
+                Ok(RwLockWriteGuard {
                     lock,
-                    data: ok(lock.data.write()),
-                    gate,
+                    data: admitted(lock.data.try_write()),
+                    slot: Slot {
+                        admission: &lock.admission,
+                        kind: Kind::Write,
+                    },
+                })
+            }
+            pub(crate) fn upgrade(s: Self) -> RwLockWriteGuard<'a, T> {
+                match Self::upgrade_with(s, true) {
+                    Ok(w) => w,
+                    Err(_) => unreachable!("a blocking upgrade cannot fail"),
                 }
             }
             pub(crate) fn try_upgrade(s: Self) -> Result<RwLockWriteGuard<'a, T>, Self> {
-                let RwLockUpgradableReadGuard { lock, data, gate } = s;
-                drop(data);
-                match try_ok(lock.data.try_write()) {
-                    Some(data) => Ok(RwLockWriteGuard { lock, data, gate }),
-                    // Readers only came in between: take the read back while keeping the gate.
-                    None => Err(RwLockUpgradableReadGuard {
-                        lock,
-                        data: ok(lock.data.read()),
-                        gate,
-                    }),
-                }
-            }
-            pub(crate) fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
-                let RwLockUpgradableReadGuard { data, gate, .. } = s;
-                drop(gate);
-                RwLockReadGuard { data }
+                Self::upgrade_with(s, false)
             }
             pub(crate) fn try_upgrade_for(
                 s: Self,
@@ -405,16 +527,41 @@ mod imp {
             ) -> Result<RwLockWriteGuard<'a, T>, Self> {
                 Ok(Self::upgrade(s))
             }
+            /// Turns the upgradable slot into a read slot in one step.
+            pub(crate) fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+                let RwLockUpgradableReadGuard { lock, data, slot } = s;
+                std::mem::forget(slot);
+                lock.admission.release(|s| {
+                    s.upgradable = false;
+                    s.readers += 1;
+                });
+                RwLockReadGuard {
+                    data,
+                    _slot: Slot {
+                        admission: &lock.admission,
+                        kind: Kind::Read,
+                    },
+                }
+            }
         }
 
         impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
-            /// Keeps the gate until the read is held, so no writer gets in between.
+            /// Turns the writer slot into a read slot in one step: no writer gets in between.
             pub(crate) fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
-                let RwLockWriteGuard { lock, data, gate } = s;
+                let RwLockWriteGuard { lock, data, slot } = s;
                 drop(data);
-                let data = ok(lock.data.read());
-                drop(gate);
-                RwLockReadGuard { data }
+                std::mem::forget(slot);
+                lock.admission.release(|s| {
+                    s.writer = false;
+                    s.readers += 1;
+                });
+                RwLockReadGuard {
+                    data: admitted(lock.data.try_read()),
+                    _slot: Slot {
+                        admission: &lock.admission,
+                        kind: Kind::Read,
+                    },
+                }
             }
         }
 

@@ -25,6 +25,7 @@ impl Version {
     pub const ZERO: Version = Version(0);
 
     /// The number of publishes this version stands for.
+    #[must_use]
     pub const fn get(self) -> u64 {
         self.0
     }

@@ -91,6 +91,7 @@ impl WaitGroup {
     /// let wg = pushpull::WaitGroup::new();
     /// wg.wait(); // returns at once
     /// ```
+    #[must_use]
     pub fn new() -> Self {
         WaitGroup {
             inner: Arc::new(CachePadded::new(Inner {
@@ -246,6 +247,7 @@ impl WaitGroup {
     /// drop(token);
     /// assert!(wg.wait_for(Duration::from_millis(10)));
     /// ```
+    #[must_use]
     pub fn wait_for(&self, timeout: Duration) -> bool {
         self.wait_deadline(deadline_after(timeout))
     }
@@ -269,6 +271,7 @@ impl WaitGroup {
     }
 
     /// Outstanding work: how many `done`s the group still waits for. A snapshot.
+    #[must_use]
     pub fn count(&self) -> usize {
         // Relaxed: a snapshot for display and tests; orders nothing.
         (self.inner.word.load(Ordering::Relaxed) & COUNT_MASK) as usize
@@ -284,6 +287,7 @@ impl WaitGroup {
     /// assert!(worker.join().is_err());
     /// assert_eq!(wg.panicked(), 1);
     /// ```
+    #[must_use]
     pub fn panicked(&self) -> usize {
         // Acquire: a caller that saw the round complete (wait returned) sees every panicked
         // token of that round, whose increment came before its `done`.

@@ -10,11 +10,11 @@ use crate::sync::{
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-/// Shared read access to the value of a [`Shared`], released when dropped.
+/// Shared read access to the value of a [`Shared`](crate::Shared), released when dropped.
 ///
 /// Holds a read lock: other readers and one [`ModifyGuard`] may coexist with it; writers wait.
-/// Returned by [`Shared::read`], [`Shared::try_read`], [`Puller::wait`](crate::Puller::wait),
-/// [`Shared::wait_until`] and [`WriteGuard::downgrade`].
+/// Returned by [`Shared::read`](crate::Shared::read), [`Shared::try_read`](crate::Shared::try_read), [`Puller::wait`](crate::Puller::wait),
+/// [`Shared::wait_until`](crate::Shared::wait_until) and [`WriteGuard::downgrade`].
 #[must_use = "if unused the read lock is released at once"]
 #[clippy::has_significant_drop]
 pub struct ReadGuard<'a, T: ?Sized> {
@@ -22,7 +22,7 @@ pub struct ReadGuard<'a, T: ?Sized> {
     pub(super) _mark: ReadMark,
 }
 
-/// Upgradable read access to the value of a [`Shared`], released when dropped.
+/// Upgradable read access to the value of a [`Shared`](crate::Shared), released when dropped.
 ///
 /// Holds the lock's upgradable side: readers coexist with it, while other modifiers and
 /// writers wait. [`ModifyGuard::upgrade`] turns it into a [`WriteGuard`] atomically: no
@@ -36,13 +36,13 @@ pub struct ModifyGuard<'a, T: ?Sized> {
     pub(super) inner: Option<RwLockUpgradableReadGuard<'a, T>>,
 }
 
-/// Exclusive access to the value of a [`Shared`], released when dropped.
+/// Exclusive access to the value of a [`Shared`](crate::Shared), released when dropped.
 ///
 /// Holds the write lock. The first mutable access *publishes*: the version of the `Shared`
 /// goes up by one, and once the lock is released every thread waiting for a change (see
 /// [`Puller`](crate::Puller)) is woken. A `WriteGuard` that is only read through publishes
 /// nothing. If the thread panics after mutable access, the `Shared` is marked poisoned
-/// before the lock is released (see [`Shared::is_poisoned`]).
+/// before the lock is released (see [`Shared::is_poisoned`](crate::Shared::is_poisoned)).
 #[must_use = "if unused the write lock is released at once"]
 #[clippy::has_significant_drop]
 pub struct WriteGuard<'a, T: ?Sized> {
@@ -124,7 +124,11 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
         WriteGuard::new(core, RwLockUpgradableReadGuard::upgrade(inner))
     }
 
-    /// Tries to upgrade without blocking; gives the guard back if readers hold the lock.
+    /// Tries to upgrade without blocking.
+    ///
+    /// # Errors
+    ///
+    /// Gives the guard back if readers hold the lock.
     pub fn try_upgrade(s: Self) -> Result<WriteGuard<'a, T>, Self> {
         let (core, inner) = Self::take(s);
         match RwLockUpgradableReadGuard::try_upgrade(inner) {
@@ -136,8 +140,13 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
         }
     }
 
-    /// Tries to upgrade, waiting at most `timeout` for readers to leave; gives the guard back
-    /// otherwise. Under `cfg(loom)` this is [`upgrade`](Self::upgrade) (loom has no clock).
+    /// Tries to upgrade, waiting at most `timeout` for readers to leave. Under `cfg(loom)`
+    /// this is [`upgrade`](Self::upgrade) (loom has no clock).
+    ///
+    /// # Errors
+    ///
+    /// Gives the guard back if readers still hold the lock after `timeout`, or at once if
+    /// this thread holds one of them (debug builds).
     pub fn try_upgrade_for(s: Self, timeout: Duration) -> Result<WriteGuard<'a, T>, Self> {
         let (core, inner) = Self::take(s);
         if core.reads_held_by_current_thread() {

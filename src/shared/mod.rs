@@ -472,6 +472,10 @@ impl<T: ?Sized> Shared<T> {
     ///
     /// Returns `f`'s result and the version this push produced.
     ///
+    /// # Errors
+    ///
+    /// [`Conflict`] when the version is no longer `seen`; `f` did not run.
+    ///
     /// ```
     /// use pushpull::Shared;
     ///
@@ -515,6 +519,7 @@ impl<T: ?Sized> Shared<T> {
     /// assert_eq!(s.version().get(), 2);
     /// ```
     #[inline]
+    #[must_use]
     pub fn version(&self) -> Version {
         self.core.version.version()
     }
@@ -533,6 +538,7 @@ impl<T: ?Sized> Shared<T> {
     /// s.clear_poison();
     /// assert!(!s.is_poisoned());
     /// ```
+    #[must_use]
     pub fn is_poisoned(&self) -> bool {
         self.core.version.is_poisoned()
     }
