@@ -110,7 +110,10 @@
 //! | `write()` / `modify()` while this thread holds a `WriteGuard` or `ModifyGuard` of the same `Shared` | panic: "`pushpull::Shared: write() would deadlock: this thread already holds a WriteGuard ...`" |
 //! | `read()` while holding its `WriteGuard` | the same panic, naming `read()` |
 //! | `write()` / `modify()` / `ModifyGuard::upgrade` while holding a `ReadGuard` of it | panic in debug builds; may deadlock in release builds (readers are not tracked there) |
-//! | `try_*` in any of the cases above | `None`, at once, never a panic |
+//! | `read()` twice on one thread while another thread's writer is queued between the two | debug builds: the second read is taken recursively and succeeds; release builds: may deadlock (as with any fair `RwLock`) |
+//! | `try_read` / `try_modify` / `try_write` in any of the cases above | `None` (or the guard, where the lock allows it), at once, never a panic |
+//! | `try_*_for` in any of the cases above | `None` at once, never a panic; exception: in release builds a thread holding a `ReadGuard` waits out the timeout (readers are not tracked there) |
+//! | `Puller::wait` / `Shared::wait_until` while holding a guard of the same `Shared` that keeps every writer out | panic naming the call and the guard ("`Puller::wait() would deadlock ...`"); their `*_for` twins return `None` at once |
 //! | `WaitGroup::done()` more often than `add()` | panic: "`pushpull::WaitGroup::done() called more times than add()`"; the count stays 0 |
 //! | `WaitGroup::add(n)` beyond `u32::MAX` outstanding | panic naming `WaitGroup::add`; the count is unchanged |
 //! | a worker panics holding a [`Token`] | its work counts as done; `wait` returns; [`WaitGroup::panicked`] counts it |

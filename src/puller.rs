@@ -100,6 +100,10 @@ impl<T: ?Sized> Shared<T> {
         mut predicate: impl FnMut(&T) -> bool,
         deadline: Option<Instant>,
     ) -> Option<ReadGuard<'_, T>> {
+        const CALL: &str = "Shared::wait_until()";
+        if !self.core().may_wait(CALL, deadline.is_some(), false) {
+            return None;
+        }
         loop {
             let guard = self.read();
             if predicate(&guard) {
@@ -107,7 +111,7 @@ impl<T: ?Sized> Shared<T> {
             }
             let seen = self.version_locked();
             drop(guard);
-            if !self.wait_past(seen, deadline, "Shared::wait_until()") {
+            if !self.wait_past(seen, deadline, CALL) {
                 return None;
             }
         }
@@ -122,7 +126,7 @@ impl<T: ?Sized> Shared<T> {
         deadline: Option<Instant>,
         call: &'static str,
     ) -> bool {
-        if self.version() == seen && !self.core().can_wait_for_publish(call, deadline.is_some()) {
+        if self.version() == seen && !self.core().may_wait(call, deadline.is_some(), true) {
             return false;
         }
         park::wait(
@@ -294,7 +298,10 @@ impl<'a, T: ?Sized> Puller<'a, T> {
 
     #[track_caller]
     fn wait_deadline(&mut self, deadline: Option<Instant>) -> Option<ReadGuard<'a, T>> {
-        if !self.shared.wait_past(self.seen, deadline, "Puller::wait()") {
+        const CALL: &str = "Puller::wait()";
+        if !self.shared.core().may_wait(CALL, deadline.is_some(), false)
+            || !self.shared.wait_past(self.seen, deadline, CALL)
+        {
             return None;
         }
         let guard = self.shared.read();

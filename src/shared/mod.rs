@@ -42,13 +42,19 @@ impl Core {
         reads::held(self.addr())
     }
 
-    /// Before blocking until another thread publishes: a thread holding any guard of this
-    /// `Shared` would wait for itself (no writer can get in). Untimed waits panic; timed ones
-    /// report that they should give up at once (`false`).
-    #[cold]
+    /// Whether this thread may wait on this `Shared` for `call`. Holding its `WriteGuard`
+    /// makes any wait hopeless (the wait ends with a read); when the wait is for another
+    /// thread's publish (`for_publish`), so does holding any guard of it: no writer could get
+    /// in. Untimed waits panic then; timed ones report that they give up at once (`false`).
     #[track_caller]
-    pub(crate) fn can_wait_for_publish(&self, call: &'static str, timed: bool) -> bool {
-        match self.owner.guard_held_by_current_thread(self.addr()) {
+    pub(crate) fn may_wait(&self, call: &'static str, timed: bool, for_publish: bool) -> bool {
+        let blocker = match self.owner.held_by_current_thread() {
+            Some(Held::Write) => Some("WriteGuard"),
+            Some(Held::Modify) if for_publish => Some("ModifyGuard"),
+            None if for_publish && self.reads_held_by_current_thread() => Some("ReadGuard"),
+            _ => None,
+        };
+        match blocker {
             Some(_) if timed => false,
             Some(guard) => would_deadlock(call, guard),
             None => true,

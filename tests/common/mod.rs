@@ -1,0 +1,98 @@
+//! Helpers shared by the integration tests: bounded blocking and panic inspection.
+//!
+//! Every blocking call in these tests is bounded, so a bug fails the test instead of hanging CI.
+#![allow(dead_code)]
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// A generous bound for anything that must complete: a correct implementation finishes in
+/// microseconds, a broken one would hang forever.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A short wait for something that must *not* happen (a timeout is the expected outcome).
+pub const SHORT: Duration = Duration::from_millis(50);
+
+/// Runs `f` on a new thread and returns its result, failing the test if it does not finish
+/// within [`TIMEOUT`] (a deadlock) or if it panicked (the panic message is re-raised).
+#[track_caller]
+pub fn bounded<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        let result = catch_unwind(AssertUnwindSafe(f));
+        let _ = tx.send(result);
+    });
+    match rx.recv_timeout(TIMEOUT) {
+        Ok(Ok(value)) => {
+            handle.join().expect("bounded thread");
+            value
+        }
+        Ok(Err(payload)) => panic!("{what}: panicked: {}", message(&*payload)),
+        Err(_) => panic!("{what}: did not finish within {TIMEOUT:?} (deadlock?)"),
+    }
+}
+
+/// The message of a panic payload (`&str` or `String`), or a placeholder.
+pub fn message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_string()
+    }
+}
+
+/// Runs `f`, which must panic, and returns the panic message.
+#[track_caller]
+pub fn panic_message_of<R>(f: impl FnOnce() -> R) -> String {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(_) => panic!("expected a panic, but the call returned"),
+        Err(payload) => message(&*payload),
+    }
+}
+
+/// Asserts that `msg` contains every one of `parts`.
+#[track_caller]
+pub fn assert_contains_all(msg: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            msg.contains(part),
+            "panic message {msg:?} does not contain {part:?}"
+        );
+    }
+}
+
+/// Scales an iteration count down under Miri, which is ~1000x slower.
+pub const fn scaled(n: usize) -> usize {
+    if cfg!(miri) {
+        if n / 100 > 2 {
+            n / 100
+        } else {
+            2
+        }
+    } else {
+        n
+    }
+}
+
+/// The marker that expected panics of these tests carry in their message.
+pub const EXPECTED: &str = "[expected test panic]";
+
+/// Installs (once per test binary) a panic hook that stays silent for panics whose message
+/// contains [`EXPECTED`] and forwards every other panic to the previous hook, so the output
+/// of tests that panic on purpose hundreds of times stays readable.
+pub fn quiet_expected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !message(info.payload()).contains(EXPECTED) {
+                previous(info);
+            }
+        }));
+    });
+}
