@@ -107,8 +107,8 @@
 //!
 //! | Mistake | What happens |
 //! |---|---|
-//! | `write()` / `modify()` while this thread holds a `WriteGuard` or `ModifyGuard` of the same `Shared` | panic: "`pushpull::Shared: write() would deadlock: this thread already holds a WriteGuard ...`" |
-//! | `read()` while holding its `WriteGuard` | the same panic, naming `read()` |
+//! | `write()` / `modify()` while this thread holds a `ModifyGuard` of the same `Shared` | panic: "`pushpull::Shared: write() would deadlock: this thread already holds a ModifyGuard ...`" |
+//! | `write()` / `modify()` / `read()` while holding its `WriteGuard` | the same panic, naming the call and `WriteGuard`, in debug builds and with the `reentrancy-check` feature; a deadlock in plain release builds (see [`Shared`]'s "Re-entrancy") |
 //! | `write()` / `modify()` / `ModifyGuard::upgrade` while holding a `ReadGuard` of it | panic in debug builds; may deadlock in release builds (readers are not tracked there) |
 //! | `read()` twice on one thread while another thread's writer is queued between the two | debug builds: the second read is taken recursively and succeeds; release builds: may deadlock (as with any fair `RwLock`) |
 //! | `try_read` / `try_modify` / `try_write` in any of the cases above | `None` (or the guard, where the lock allows it), at once, never a panic |

@@ -1,12 +1,25 @@
 //! Spin-then-park: the one blocking wait behind both [`Puller::wait`](crate::Puller::wait)
 //! and [`WaitGroup::wait`](crate::WaitGroup::wait).
 //!
-//! A waiter first spins briefly (bounded by `Backoff`: a few microseconds of `spin_loop`
-//! hints, then a few `yield_now`s), because a pusher running on another core usually
-//! delivers within that window and a kernel wake-up costs tens of microseconds. Then it
-//! announces itself (`register`, which sets a "waiting" flag in the caller's state word and
-//! reports whether the wait is still needed) and sleeps on an `Event` until `ready()` holds.
-//! The notifier changes the state word first and wakes the `Event` only if it saw the flag.
+//! A waiter first spins, because a pusher running on another core usually delivers within
+//! microseconds while a kernel wake-up costs 20-25 µs on the VMs this was measured on. The
+//! spin has two phases:
+//!
+//! 1. *eager* (`EAGER_SPIN`, ~1.5 µs): check after every `spin_loop` hint, so a change on
+//!    another core is seen within tens of nanoseconds (a ping-pong round trip ~0.13 µs);
+//! 2. *polite* (up to `SPIN_BUDGET`, 20 µs in all): alternate `yield_now` with short
+//!    `Backoff::spin` bursts, so a pusher that shares this core gets to run.
+//!
+//! The budget is longer than a wake-up on purpose. With a spin shorter than a wake-up, once
+//! one side of a ping-pong parks, the other side's next wait must outlast that wake-up, does
+//! not, parks too, and the pair stays in a slow mode (measured: 1.2-20.8 µs per round trip
+//! with a 2 µs spin, a steady ~0.13 µs with this policy; see BENCHMARKS.md). An idle wait costs
+//! at most the budget in CPU time (tested in `tests/idle_cpu.rs`).
+//!
+//! Then the waiter announces itself (`register`, which sets a "waiting" flag in the caller's
+//! state word and reports whether the wait is still needed) and sleeps on an `Event` until
+//! `ready()` holds. The notifier changes the state word first and wakes the `Event` only if it
+//! saw the flag.
 //!
 //! Why no wake-up is lost: `register` and the notifier's change are ordered on the state
 //! word (by a lock for `Shared`, by a single atomic word for `WaitGroup`); a notifier that saw
@@ -19,7 +32,14 @@
 //! Under loom the spin phase is compiled out (`Backoff` completes at once): models go straight
 //! to the blocking path, whose protocol is what they prove.
 
-use crate::sync::{Backoff, Event, Instant};
+use crate::sync::{spin_loop, yield_now, Backoff, Duration, Event, Instant, SPIN_BEFORE_PARKING};
+
+/// Phase 1 of the spin: checking after every hint.
+const EAGER_SPIN: Duration = Duration::from_nanos(1_500);
+/// The whole spin, both phases: longer than a kernel wake-up (see the module doc).
+const SPIN_BUDGET: Duration = Duration::from_micros(20);
+/// Hints between two looks at the clock in phase 1.
+const HINTS_PER_CLOCK_READ: u32 = 32;
 
 /// Waits until `ready()` holds or `deadline` passes; `true` when ready.
 ///
@@ -45,15 +65,39 @@ fn wait_slow(
     register: impl FnOnce() -> bool,
     deadline: Option<Instant>,
 ) -> bool {
-    let backoff = Backoff::new();
-    while !backoff.is_completed() {
-        backoff.snooze();
-        if ready() {
-            return true;
-        }
+    // Compiled out under loom (the constant is false there).
+    if SPIN_BEFORE_PARKING && spin(&ready) {
+        return true;
     }
     if !register() {
         return true;
     }
     event.wait_while(|| !ready(), deadline)
+}
+
+/// The bounded spin: `true` if `ready()` held within `SPIN_BUDGET`.
+fn spin(ready: &impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..HINTS_PER_CLOCK_READ {
+            if ready() {
+                return true;
+            }
+            spin_loop();
+        }
+        if start.elapsed() >= EAGER_SPIN {
+            break;
+        }
+    }
+    let backoff = Backoff::new();
+    loop {
+        yield_now();
+        backoff.spin();
+        if ready() {
+            return true;
+        }
+        if start.elapsed() >= SPIN_BUDGET {
+            return false;
+        }
+    }
 }

@@ -34,8 +34,9 @@ pub(crate) mod untracked {
 pub(crate) use std::sync::Arc;
 
 pub(crate) use imp::{
-    current_thread_token, spawn, thread_panicking, with_read_registry, Backoff, Event, JoinHandle,
-    RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
+    current_thread_token, spawn, spin_loop, thread_panicking, with_read_registry, yield_now,
+    Backoff, Event, JoinHandle, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
+    RwLockWriteGuard, SPIN_BEFORE_PARKING,
 };
 
 /// Whether lock acquisition tries the non-blocking path first. In production the `try_*` call
@@ -45,6 +46,7 @@ pub(crate) use imp::{
 pub(crate) const TRY_BEFORE_BLOCKING: bool = cfg!(not(loom));
 
 /// Reports whether this thread is unwinding. Shared by both sides.
+#[inline]
 fn panicking() -> bool {
     std::thread::panicking()
 }
@@ -60,9 +62,13 @@ mod imp {
     };
     pub(crate) use std::thread::{spawn, JoinHandle};
 
-    /// Bounded spinning before a waiter parks (see `crate::park`).
+    /// Waits spin briefly before they park (see `crate::park`).
+    pub(crate) const SPIN_BEFORE_PARKING: bool = true;
     pub(crate) use crossbeam_utils::Backoff;
+    pub(crate) use std::hint::spin_loop;
+    pub(crate) use std::thread::yield_now;
 
+    #[inline]
     pub(crate) fn thread_panicking() -> bool {
         super::panicking()
     }
@@ -153,6 +159,7 @@ mod imp {
     pub(crate) use loom::thread::{spawn, JoinHandle};
     pub(crate) use rwlock::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard};
 
+    #[inline]
     pub(crate) fn thread_panicking() -> bool {
         super::panicking()
     }
@@ -181,19 +188,19 @@ mod imp {
     }
 
     /// Under loom there is no spinning: a waiter goes straight to the blocking path, which is
-    /// the part whose wake-up protocol the models must prove.
+    /// the part whose wake-up protocol the models must prove. (`Backoff` and `spin_loop` only
+    /// keep the spin code compiling; it is unreachable.)
+    pub(crate) const SPIN_BEFORE_PARKING: bool = false;
+    pub(crate) use loom::thread::yield_now;
+    pub(crate) use std::hint::spin_loop;
+
     pub(crate) struct Backoff;
 
     impl Backoff {
         pub(crate) fn new() -> Self {
             Backoff
         }
-        pub(crate) fn is_completed(&self) -> bool {
-            true
-        }
-        pub(crate) fn snooze(&self) {
-            loom::thread::yield_now();
-        }
+        pub(crate) fn spin(&self) {}
     }
 
     /// The loom twin of the production `Event`: loom `Mutex<()>` + `Condvar`, untimed.

@@ -17,6 +17,10 @@ use std::time::Duration;
 // a WriteGuard ...".
 
 #[test]
+#[cfg_attr(
+    not(any(debug_assertions, feature = "reentrancy-check")),
+    ignore = "release builds record the writer only with the reentrancy-check feature"
+)]
 fn row_write_while_holding_write_guard_panics() {
     let s = Shared::new(0);
     let msg = panic_message_of(|| {
@@ -36,6 +40,10 @@ fn row_write_while_holding_write_guard_panics() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(debug_assertions, feature = "reentrancy-check")),
+    ignore = "release builds record the writer only with the reentrancy-check feature"
+)]
 fn row_modify_while_holding_write_guard_panics() {
     let s = Shared::new(0);
     let msg = panic_message_of(|| {
@@ -83,6 +91,10 @@ fn row_modify_while_holding_modify_guard_panics() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(debug_assertions, feature = "reentrancy-check")),
+    ignore = "release builds record the writer only with the reentrancy-check feature"
+)]
 fn row_update_push_and_clear_poison_inside_a_guard_panic_too() {
     // The closure helpers take the write lock: the same mistake, the same panic.
     let s = Shared::new(0);
@@ -108,6 +120,10 @@ fn row_update_push_and_clear_poison_inside_a_guard_panic_too() {
 // Row: `read()` while holding its `WriteGuard` -> the same panic, naming `read()`.
 
 #[test]
+#[cfg_attr(
+    not(any(debug_assertions, feature = "reentrancy-check")),
+    ignore = "release builds record the writer only with the reentrancy-check feature"
+)]
 fn row_read_while_holding_write_guard_panics() {
     let s = Shared::new(0);
     let msg = panic_message_of(|| {
@@ -171,6 +187,10 @@ fn waiting_for_a_publish_while_holding_the_modify_guard() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(debug_assertions, feature = "reentrancy-check")),
+    ignore = "release builds record the writer only with the reentrancy-check feature"
+)]
 fn waiting_for_a_publish_while_holding_the_write_guard() {
     bounded("wait while holding write", || {
         let long = Duration::from_secs(60);
@@ -198,6 +218,10 @@ fn waiting_for_a_publish_while_holding_the_write_guard() {
 /// made. The first `self.read()` of `wait_until_deadline` panics before
 /// `can_wait_for_publish` is consulted.
 #[test]
+#[cfg_attr(
+    not(any(debug_assertions, feature = "reentrancy-check")),
+    ignore = "release builds record the writer only with the reentrancy-check feature"
+)]
 fn regression_wait_until_for_while_holding_the_write_guard_panicked_naming_read() {
     bounded("wait_until_for while holding write", || {
         let s = Shared::new(0);
@@ -334,9 +358,10 @@ fn row_try_calls_in_the_misuse_cases_return_none_and_never_panic() {
                 assert!(s.try_read().is_none());
                 assert!(s.try_modify().is_none());
                 assert!(s.try_write().is_none());
-                assert!(s.try_read_for(long).is_none());
-                assert!(s.try_modify_for(long).is_none());
-                assert!(s.try_write_for(long).is_none());
+                let own = common::writer_own_timeout(long);
+                assert!(s.try_read_for(own).is_none());
+                assert!(s.try_modify_for(own).is_none());
+                assert!(s.try_write_for(own).is_none());
             }
             {
                 let m = s.modify();
@@ -483,6 +508,10 @@ fn row_wait_for_from_a_thread_holding_one_of_its_tokens_returns_false() {
 /// the version moved, but the wait would end with a read this thread can never get. It used to
 /// reach `read()` and panic naming a call the user never made; now it gives up at once.
 #[test]
+#[cfg_attr(
+    not(any(debug_assertions, feature = "reentrancy-check")),
+    ignore = "release builds record the writer only with the reentrancy-check feature"
+)]
 fn regression_puller_wait_for_after_own_publish_under_held_write_guard_panicked_naming_read() {
     bounded("puller wait_for while holding write", || {
         let s = Shared::new(0);

@@ -1,8 +1,15 @@
 //! The three guards of a `Shared`. Each is a thin wrapper around the lock's own guard plus the
-//! bookkeeping pushpull adds: the re-entrancy owner word (write / modify), the debug read
+//! bookkeeping pushpull adds: the re-entrancy owner word (modify / write), the debug read
 //! registry (read), and the publish state (write).
+//!
+//! The guards have no `Drop` of their own: the work around unlocking lives in fields, and Rust
+//! drops fields in declaration order. A modify or write guard is
+//! `{ exclusive, inner, (wake) }`: `exclusive` forgets the owner (and poisons on unwinding)
+//! while the lock is still held, `inner` unlocks, `wake` wakes parked pullers after the
+//! unlock. Without a `Drop` of their own the guards can be taken apart by value, which is how
+//! `upgrade` / `downgrade` convert them, with no `Option` on the access path.
 
-use super::owner::{reads::ReadMark, would_deadlock, Held};
+use super::owner::{reads::ReadMark, would_deadlock, Held, TRACK_WRITERS};
 use super::Core;
 use crate::sync::{
     thread_panicking, Duration, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
@@ -13,13 +20,14 @@ use std::ops::{Deref, DerefMut};
 /// Shared read access to the value of a [`Shared`](crate::Shared), released when dropped.
 ///
 /// Holds a read lock: other readers and one [`ModifyGuard`] may coexist with it; writers wait.
-/// Returned by [`Shared::read`](crate::Shared::read), [`Shared::try_read`](crate::Shared::try_read), [`Puller::wait`](crate::Puller::wait),
+/// Returned by [`Shared::read`](crate::Shared::read),
+/// [`Shared::try_read`](crate::Shared::try_read), [`Puller::wait`](crate::Puller::wait),
 /// [`Shared::wait_until`](crate::Shared::wait_until) and [`WriteGuard::downgrade`].
 #[must_use = "if unused the read lock is released at once"]
 #[clippy::has_significant_drop]
 pub struct ReadGuard<'a, T: ?Sized> {
-    pub(super) inner: RwLockReadGuard<'a, T>,
-    pub(super) _mark: ReadMark,
+    inner: RwLockReadGuard<'a, T>,
+    _mark: ReadMark,
 }
 
 /// Upgradable read access to the value of a [`Shared`](crate::Shared), released when dropped.
@@ -31,9 +39,9 @@ pub struct ReadGuard<'a, T: ?Sized> {
 #[must_use = "if unused the modify lock is released at once"]
 #[clippy::has_significant_drop]
 pub struct ModifyGuard<'a, T: ?Sized> {
-    pub(super) core: &'a Core,
-    /// `None` only after the guard was converted (`upgrade`, `downgrade`).
-    pub(super) inner: Option<RwLockUpgradableReadGuard<'a, T>>,
+    /// Dropped first: forgets the owner while the lock is held.
+    exclusive: Exclusive<'a>,
+    inner: RwLockUpgradableReadGuard<'a, T>,
 }
 
 /// Exclusive access to the value of a [`Shared`](crate::Shared), released when dropped.
@@ -46,19 +54,89 @@ pub struct ModifyGuard<'a, T: ?Sized> {
 #[must_use = "if unused the write lock is released at once"]
 #[clippy::has_significant_drop]
 pub struct WriteGuard<'a, T: ?Sized> {
-    pub(super) core: &'a Core,
-    /// `None` only after the guard was converted (`downgrade`).
-    pub(super) inner: Option<RwLockWriteGuard<'a, T>>,
-    /// This guard already bumped the version.
-    published: bool,
-    /// Its publish found a parked waiter: wake them after unlocking.
-    wake: bool,
-    /// Mutable access was handed out while the thread was not unwinding: a panic from now on
-    /// poisons the value.
-    poison_on_unwind: bool,
+    /// Dropped first: forgets the owner, poisons on unwinding, while the lock is held.
+    exclusive: Exclusive<'a>,
+    /// Dropped second: unlocks.
+    inner: RwLockWriteGuard<'a, T>,
+    /// Dropped last: wakes parked pullers if this guard's publish found any.
+    wake: Wake<'a>,
+}
+
+/// The exclusive side's bookkeeping, undone before the lock is released.
+struct Exclusive<'a> {
+    core: &'a Core,
+    /// `PUBLISHED`, `POISON_ON_UNWIND`, `OWNER_RECORDED`.
+    flags: u8,
+}
+
+/// This guard already bumped the version (once per guard).
+const PUBLISHED: u8 = 1;
+/// Mutable access was handed out while the thread was not unwinding: unwinding from now on
+/// poisons the value.
+const POISON_ON_UNWIND: u8 = 2;
+/// This guard recorded its thread in the owner word (see `owner::TRACK_WRITERS`).
+const OWNER_RECORDED: u8 = 4;
+
+impl<'a> Exclusive<'a> {
+    #[inline]
+    fn claim(core: &'a Core, held: Held) -> Self {
+        if held == Held::Modify || TRACK_WRITERS {
+            core.owner.claim(held);
+            Exclusive {
+                core,
+                flags: OWNER_RECORDED,
+            }
+        } else {
+            Exclusive { core, flags: 0 }
+        }
+    }
+}
+
+impl Drop for Exclusive<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.flags & OWNER_RECORDED != 0 {
+            self.core.owner.release();
+        }
+        if self.flags & POISON_ON_UNWIND != 0 && thread_panicking() {
+            self.poison();
+        }
+    }
+}
+
+impl Exclusive<'_> {
+    /// A panic interrupted a change: readers must be able to tell, and waiters must not sleep
+    /// through it, so the half-done state is published with the poison flag.
+    #[cold]
+    #[inline(never)]
+    fn poison(&mut self) {
+        self.core.version.poison();
+        if self.flags & PUBLISHED == 0 && self.core.version.publish() {
+            // Only here (a panicking `push_if` closure, before it could publish) is a publish
+            // made by this field, which cannot reach the guard's `Wake`: wake now. The woken
+            // pullers block on the lock for the moment until it is released.
+            self.core.wake_waiters();
+        }
+    }
+}
+
+/// Wakes the parked pullers of `Some(core)` after the lock is released (`None`: nobody to
+/// wake, the common case).
+struct Wake<'a> {
+    pending: Option<&'a Core>,
+}
+
+impl Drop for Wake<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(core) = self.pending {
+            core.wake_waiters();
+        }
+    }
 }
 
 impl<'a, T: ?Sized> ReadGuard<'a, T> {
+    #[inline]
     pub(super) fn new(core: &'a Core, inner: RwLockReadGuard<'a, T>) -> Self {
         ReadGuard {
             inner,
@@ -68,17 +146,12 @@ impl<'a, T: ?Sized> ReadGuard<'a, T> {
 }
 
 impl<'a, T: ?Sized> ModifyGuard<'a, T> {
+    #[inline]
     pub(super) fn new(core: &'a Core, inner: RwLockUpgradableReadGuard<'a, T>) -> Self {
-        core.owner.claim(Held::Modify);
         ModifyGuard {
-            core,
-            inner: Some(inner),
+            exclusive: Exclusive::claim(core, Held::Modify),
+            inner,
         }
-    }
-
-    fn take(mut s: Self) -> (&'a Core, RwLockUpgradableReadGuard<'a, T>) {
-        let inner = s.inner.take().expect("ModifyGuard already converted");
-        (s.core, inner)
     }
 
     /// Turns the modify guard into a write guard, atomically: readers that hold the lock are
@@ -103,25 +176,26 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     /// }
     /// assert_eq!(*stock.read(), 2);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn upgrade(s: Self) -> WriteGuard<'a, T> {
-        let (core, inner) = Self::take(s);
-        match RwLockUpgradableReadGuard::try_upgrade(inner) {
-            Ok(write) => WriteGuard::new(core, write),
-            Err(inner) => Self::upgrade_slow(core, inner),
+        match Self::try_upgrade(s) {
+            Ok(write) => write,
+            Err(s) => s.upgrade_slow(),
         }
     }
 
     #[cold]
     #[track_caller]
-    fn upgrade_slow(core: &'a Core, inner: RwLockUpgradableReadGuard<'a, T>) -> WriteGuard<'a, T> {
-        if core.reads_held_by_current_thread() {
-            // Give the modify lock back before unwinding so nothing else is left hanging.
-            core.owner.release();
+    fn upgrade_slow(self) -> WriteGuard<'a, T> {
+        let ModifyGuard { exclusive, inner } = self;
+        if exclusive.core.reads_held_by_current_thread() {
+            // Give the modify lock back (owner first, then the lock) before unwinding.
+            drop(exclusive);
             drop(inner);
             would_deadlock("ModifyGuard::upgrade()", "ReadGuard");
         }
-        WriteGuard::new(core, RwLockUpgradableReadGuard::upgrade(inner))
+        WriteGuard::upgraded(exclusive, RwLockUpgradableReadGuard::upgrade(inner))
     }
 
     /// Tries to upgrade without blocking.
@@ -129,14 +203,12 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     /// # Errors
     ///
     /// Gives the guard back if readers hold the lock.
+    #[inline]
     pub fn try_upgrade(s: Self) -> Result<WriteGuard<'a, T>, Self> {
-        let (core, inner) = Self::take(s);
+        let ModifyGuard { exclusive, inner } = s;
         match RwLockUpgradableReadGuard::try_upgrade(inner) {
-            Ok(write) => Ok(WriteGuard::new(core, write)),
-            Err(inner) => Err(ModifyGuard {
-                core,
-                inner: Some(inner),
-            }),
+            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write)),
+            Err(inner) => Err(ModifyGuard { exclusive, inner }),
         }
     }
 
@@ -148,82 +220,85 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     /// Gives the guard back if readers still hold the lock after `timeout`, or at once if
     /// this thread holds one of them (debug builds).
     pub fn try_upgrade_for(s: Self, timeout: Duration) -> Result<WriteGuard<'a, T>, Self> {
-        let (core, inner) = Self::take(s);
-        if core.reads_held_by_current_thread() {
-            return Err(ModifyGuard {
-                core,
-                inner: Some(inner),
-            });
+        if s.exclusive.core.reads_held_by_current_thread() {
+            return Err(s);
         }
+        let ModifyGuard { exclusive, inner } = s;
         match RwLockUpgradableReadGuard::try_upgrade_for(inner, timeout) {
-            Ok(write) => Ok(WriteGuard::new(core, write)),
-            Err(inner) => Err(ModifyGuard {
-                core,
-                inner: Some(inner),
-            }),
+            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write)),
+            Err(inner) => Err(ModifyGuard { exclusive, inner }),
         }
+    }
+
+    /// Gives up the right to upgrade, keeping read access; modifiers and writers may proceed.
+    ///
+    /// ```
+    /// use pushpull::{ModifyGuard, Shared};
+    ///
+    /// let s = Shared::new(1);
+    /// let r = ModifyGuard::downgrade(s.modify());
+    /// assert!(s.try_modify().is_some()); // the modify slot is free again
+    /// assert_eq!(*r, 1);
+    /// ```
+    pub fn downgrade(s: Self) -> ReadGuard<'a, T> {
+        let ModifyGuard { exclusive, inner } = s;
+        let core = exclusive.core;
+        drop(exclusive);
+        ReadGuard::new(core, RwLockUpgradableReadGuard::downgrade(inner))
     }
 }
 
 impl<'a, T: ?Sized> WriteGuard<'a, T> {
+    #[inline]
     pub(super) fn new(core: &'a Core, inner: RwLockWriteGuard<'a, T>) -> Self {
+        WriteGuard {
+            exclusive: Exclusive::claim(core, Held::Write),
+            inner,
+            wake: Wake { pending: None },
+        }
+    }
+
+    /// The write guard an upgrade produces: the same exclusive bookkeeping, now as writer.
+    #[inline]
+    fn upgraded(exclusive: Exclusive<'a>, inner: RwLockWriteGuard<'a, T>) -> Self {
+        let core = exclusive.core;
+        // The modify claim becomes a write claim (always recorded on this path: it costs the
+        // upgrade, not the plain `write()`).
         core.owner.claim(Held::Write);
         WriteGuard {
-            core,
-            inner: Some(inner),
-            published: false,
-            wake: false,
-            poison_on_unwind: false,
+            exclusive,
+            inner,
+            wake: Wake { pending: None },
         }
     }
 
-    /// The value, mutably, without publishing: for `push_if`, which decides afterwards.
-    /// A panic from here on still poisons.
-    pub(super) fn value_mut_unpublished(&mut self) -> &mut T {
-        self.arm_poison();
-        match &mut self.inner {
-            Some(inner) => inner,
-            None => unreachable!("WriteGuard used after conversion"),
-        }
-    }
-
+    /// Runs `f` on the value without publishing (the caller decides): the body of `update`,
+    /// `push*`. A panic out of `f` poisons; `f` returning disarms again, so this path needs
+    /// no `thread::panicking` check.
     #[inline]
-    fn arm_poison(&mut self) {
-        if !self.poison_on_unwind {
-            self.poison_on_unwind = !thread_panicking();
-        }
+    pub(super) fn apply<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
+        let armed = self.exclusive.flags & POISON_ON_UNWIND;
+        self.exclusive.flags |= POISON_ON_UNWIND;
+        let result = f(&mut self.inner);
+        self.exclusive.flags = self.exclusive.flags & !POISON_ON_UNWIND | armed;
+        result
     }
 
     /// The one publish path: bump the version under the write lock (once per guard) and
     /// remember whether someone must be woken after the lock is released.
     #[inline]
     pub(super) fn publish(&mut self) {
-        if !self.published {
-            self.published = true;
-            self.wake = self.core.version.publish();
+        if self.exclusive.flags & PUBLISHED == 0 {
+            self.exclusive.flags |= PUBLISHED;
+            if self.exclusive.core.version.publish() {
+                self.wake.pending = Some(self.exclusive.core);
+            }
         }
     }
 
     /// The version this guard's publish produced (or the current one if it did not publish).
     pub(super) fn version(&self) -> crate::Version {
-        self.core.version.version()
-    }
-
-    /// Releases the lock's bookkeeping (owner word, poison) while the lock is still held.
-    fn before_unlock(&mut self) {
-        self.core.owner.release();
-        if self.poison_on_unwind && thread_panicking() {
-            // A panic interrupted a change: readers must be able to tell, and waiters must not
-            // sleep through it, so the half-done state is published with the poison flag.
-            self.core.version.poison();
-            self.publish();
-        }
-    }
-
-    fn after_unlock(&self) {
-        if self.wake {
-            self.core.wake_waiters();
-        }
+        self.exclusive.core.version.version()
     }
 
     /// Turns the write guard into a read guard without letting a writer in between. If the
@@ -241,36 +316,17 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
     /// let r = WriteGuard::downgrade(w); // other readers may come in now
     /// assert_eq!(r.len(), 1);
     /// ```
-    pub fn downgrade(mut s: Self) -> ReadGuard<'a, T>
-    where
-        T: 'a,
-    {
-        s.before_unlock();
-        let inner = s.inner.take().expect("WriteGuard already converted");
+    pub fn downgrade(s: Self) -> ReadGuard<'a, T> {
+        let WriteGuard {
+            exclusive,
+            inner,
+            wake,
+        } = s;
+        let core = exclusive.core;
+        drop(exclusive);
         let read = RwLockWriteGuard::downgrade(inner);
-        s.after_unlock();
-        ReadGuard::new(s.core, read)
-    }
-}
-
-impl<T: ?Sized> Drop for ModifyGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        if self.inner.is_some() {
-            // Before the `inner` field unlocks.
-            self.core.owner.release();
-        }
-    }
-}
-
-impl<T: ?Sized> Drop for WriteGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(inner) = self.inner.take() {
-            self.before_unlock();
-            drop(inner);
-            self.after_unlock();
-        }
+        drop(wake);
+        ReadGuard::new(core, read)
     }
 }
 
@@ -286,10 +342,7 @@ impl<T: ?Sized> Deref for ModifyGuard<'_, T> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
-        match &self.inner {
-            Some(inner) => inner,
-            None => unreachable!("ModifyGuard used after conversion"),
-        }
+        &self.inner
     }
 }
 
@@ -297,10 +350,7 @@ impl<T: ?Sized> Deref for WriteGuard<'_, T> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
-        match &self.inner {
-            Some(inner) => inner,
-            None => unreachable!("WriteGuard used after conversion"),
-        }
+        &self.inner
     }
 }
 
@@ -308,8 +358,15 @@ impl<T: ?Sized> DerefMut for WriteGuard<'_, T> {
     /// Mutable access publishes (once per guard): see the type's documentation.
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        self.publish();
-        self.value_mut_unpublished()
+        if self.exclusive.flags & PUBLISHED == 0 {
+            self.publish();
+            // From the first mutable access on, unwinding poisons (unless the guard is used
+            // while the thread is unwinding already, as std's poison guard does).
+            if !thread_panicking() {
+                self.exclusive.flags |= POISON_ON_UNWIND;
+            }
+        }
+        &mut self.inner
     }
 }
 
@@ -328,12 +385,3 @@ macro_rules! forward_fmt {
     )*};
 }
 forward_fmt!(ReadGuard, ModifyGuard, WriteGuard);
-
-impl<'a, T: ?Sized> ModifyGuard<'a, T> {
-    /// Gives up the right to upgrade, keeping read access; modifiers and writers may proceed.
-    pub fn downgrade(s: Self) -> ReadGuard<'a, T> {
-        let (core, inner) = Self::take(s);
-        core.owner.release();
-        ReadGuard::new(core, RwLockUpgradableReadGuard::downgrade(inner))
-    }
-}

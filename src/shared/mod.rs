@@ -91,18 +91,29 @@ impl Core {
 ///
 /// The locks are not re-entrant. Instead of hanging, a blocking call that could never succeed
 /// because *this thread* holds a guard of the same `Shared` panics with a message naming the
-/// guard: `write()` or `modify()` while holding a `WriteGuard` or `ModifyGuard`, `read()`
-/// while holding a `WriteGuard`. `read()` while holding a `ModifyGuard` is allowed and never
-/// waits behind a queued writer. In debug builds, `write()`, `modify()` and
-/// [`ModifyGuard::upgrade`] while this thread holds a `ReadGuard` panic too (release builds do
-/// not track readers). The `try_*` calls never panic: they report what the lock state allows.
+/// guard: `write()` or `modify()` while holding a `ModifyGuard`, `write()`, `modify()` or
+/// `read()` while holding a `WriteGuard`. `read()` while holding a `ModifyGuard` is allowed
+/// and never waits behind a queued writer. The `try_*` calls never panic: they report what
+/// the lock state allows.
+///
+/// What is checked depends on the build, because recording the writer costs ~11% of an
+/// uncontended `write()` (see BENCHMARKS.md):
+///
+/// | Held by this thread | debug builds, loom | release | release + `reentrancy-check` |
+/// |---|---|---|---|
+/// | `ModifyGuard` | panic | panic | panic |
+/// | `WriteGuard` | panic | deadlock (as `parking_lot`) | panic |
+/// | `ReadGuard`, then `write()` / `modify()` / `upgrade` that must wait | panic | deadlock | deadlock |
+///
+/// Tests run in debug builds, so they catch re-entrant use; enable the `reentrancy-check`
+/// feature to keep the `WriteGuard` check in release builds.
 ///
 /// ```should_panic
 /// use pushpull::Shared;
 ///
 /// let data = Shared::new(0);
-/// let guard = data.write();
-/// let again = data.write(); // panics: "... would deadlock: this thread already holds a WriteGuard ..."
+/// let looking = data.modify();
+/// let writing = data.write(); // panics: "... would deadlock: this thread already holds a ModifyGuard ..."
 /// ```
 ///
 /// # Poisoning
@@ -132,6 +143,11 @@ impl Core {
 /// assert_eq!(*counter.read(), 4000);
 /// assert_eq!(counter.version().get(), 4000);
 /// ```
+// Layout: the version word, the owner word and the lock's state are written by every writer,
+// so they share one cache line: `repr(C)` keeps `core` first and the lock right after it, and
+// the alignment keeps the three from straddling a line boundary (which was measured to make
+// an uncontended write up to 1.5x slower, depending on where the allocator put the value).
+#[repr(C, align(64))]
 pub struct Shared<T: ?Sized> {
     core: Core,
     lock: RwLock<T>,
@@ -434,7 +450,9 @@ impl<T: ?Sized> Shared<T> {
     /// ```
     #[track_caller]
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        f(&mut self.write())
+        let mut guard = self.write();
+        guard.publish();
+        guard.apply(f)
     }
 
     /// Pushes a change: runs `f` under the write lock, bumps the version by one and wakes
@@ -465,7 +483,7 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub fn push_if(&self, f: impl FnOnce(&mut T) -> bool) -> bool {
         let mut guard = self.write();
-        let changed = f(guard.value_mut_unpublished());
+        let changed = guard.apply(f);
         if changed {
             guard.publish();
         }
@@ -511,7 +529,7 @@ impl<T: ?Sized> Shared<T> {
             return Err(Conflict { current });
         }
         guard.publish();
-        let result = f(&mut guard);
+        let result = guard.apply(f);
         Ok((result, guard.version()))
     }
 

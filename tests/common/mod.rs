@@ -96,3 +96,20 @@ pub fn quiet_expected_panics() {
         }));
     });
 }
+
+/// Whether `Shared` records the thread holding its `WriteGuard` in this build (debug builds,
+/// or the `reentrancy-check` feature): only then does a re-entrant `write()` / `read()` panic
+/// instead of deadlocking, and a writer's own `try_*_for` give up at once.
+#[allow(dead_code)]
+pub const WRITERS_TRACKED: bool = cfg!(any(debug_assertions, feature = "reentrancy-check"));
+
+/// The timeout for a `try_*_for` by the thread that holds the `WriteGuard`: `long` where the
+/// call must give up at once (tracked builds), a short one where it waits it out.
+#[allow(dead_code)]
+pub fn writer_own_timeout(long: Duration) -> Duration {
+    if WRITERS_TRACKED {
+        long
+    } else {
+        SHORT
+    }
+}
