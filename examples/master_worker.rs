@@ -18,6 +18,9 @@
 //! Exit code 0 when the aggregate matches, 1 when it does not (or a worker failed or timed
 //! out), 2 for bad arguments.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use pushpull::{Shared, WaitGroup};
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc, Mutex};
@@ -58,42 +61,19 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         tasks: 100_000,
         timeout: Duration::from_secs(120),
     };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.into())),
-            _ => (arg, None),
-        };
-        if flag == "-h" || flag == "--help" {
-            return Ok(Command::Help);
-        }
-        let mut value = |flag: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+    let mut flags = cli::Flags::new(args);
+    while let Some((flag, inline)) = flags.next_flag() {
         match flag.as_str() {
-            "--workers" => config.workers = number(&flag, &value(&flag)?, 1, 1024)? as usize,
-            "--tasks" => config.tasks = number(&flag, &value(&flag)?, 1, 10_000_000)?,
+            "--help" => return Ok(Command::Help),
+            "--workers" => config.workers = flags.number(&flag, inline, 1, 1024)? as usize,
+            "--tasks" => config.tasks = flags.number(&flag, inline, 1, 10_000_000)?,
             "--timeout-secs" => {
-                config.timeout = Duration::from_secs(number(&flag, &value(&flag)?, 1, 86_400)?)
+                config.timeout = Duration::from_secs(flags.number(&flag, inline, 1, 86_400)?)
             }
             _ => return Err(format!("unknown argument {flag:?}")),
         }
     }
     Ok(Command::Run(config))
-}
-
-/// `text` as a decimal number in `min..=max`, or a message naming `flag`.
-fn number(flag: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
-    match text.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        Ok(_) => Err(format!(
-            "{flag} must be between {min} and {max}, got {text}"
-        )),
-        Err(_) => Err(format!("{flag} expects a whole number, got {text:?}")),
-    }
 }
 
 /// The task: how many Collatz steps take `n` to 1.

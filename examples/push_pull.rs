@@ -27,6 +27,9 @@
 //! per-worker counts and the number of versions published must all match. Exit code 0 when
 //! they do, 1 when they do not (or a worker panicked or timed out), 2 for bad arguments.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use pushpull::{ModifyGuard, Shared, WaitGroup};
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -73,45 +76,22 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         pace: Duration::from_micros(300),
         timeout: Duration::from_secs(120),
     };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.into())),
-            _ => (arg, None),
-        };
-        if flag == "-h" || flag == "--help" {
-            return Ok(Command::Help);
-        }
-        let mut value = |flag: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+    let mut flags = cli::Flags::new(args);
+    while let Some((flag, inline)) = flags.next_flag() {
         match flag.as_str() {
-            "--workers" => config.workers = number(&flag, &value(&flag)?, 1, 1024)? as usize,
-            "--pushes" => config.pushes = number(&flag, &value(&flag)?, 1, 10_000_000)?,
+            "--help" => return Ok(Command::Help),
+            "--workers" => config.workers = flags.number(&flag, inline, 1, 1024)? as usize,
+            "--pushes" => config.pushes = flags.number(&flag, inline, 1, 10_000_000)?,
             "--pace-us" => {
-                config.pace = Duration::from_micros(number(&flag, &value(&flag)?, 0, 1_000_000)?)
+                config.pace = Duration::from_micros(flags.number(&flag, inline, 0, 1_000_000)?)
             }
             "--timeout-secs" => {
-                config.timeout = Duration::from_secs(number(&flag, &value(&flag)?, 1, 86_400)?)
+                config.timeout = Duration::from_secs(flags.number(&flag, inline, 1, 86_400)?)
             }
             _ => return Err(format!("unknown argument {flag:?}")),
         }
     }
     Ok(Command::Run(config))
-}
-
-/// `text` as a decimal number in `min..=max`, or a message naming `flag`.
-fn number(flag: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
-    match text.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        Ok(_) => Err(format!(
-            "{flag} must be between {min} and {max}, got {text}"
-        )),
-        Err(_) => Err(format!("{flag} expects a whole number, got {text:?}")),
-    }
 }
 
 /// The shared state: the value the workers increment, and how many increments each made.

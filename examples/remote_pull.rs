@@ -43,6 +43,9 @@
 //! after `BYE` when it shuts down, and without a word when the client vanishes. When it has
 //! too many connections it greets a new one with `ERR busy` and closes it.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use pushpull::{Shared, Version, WaitGroup};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -933,17 +936,6 @@ enum Command {
     Help,
 }
 
-/// `text` as a decimal number in `min..=max`, or a message naming `flag`.
-fn number(flag: &str, text: &str, min: u64, max: u64) -> Result<u64, String> {
-    match text.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        Ok(_) => Err(format!(
-            "{flag} must be between {min} and {max}, got {text}"
-        )),
-        Err(_) => Err(format!("{flag} expects a whole number, got {text:?}")),
-    }
-}
-
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut o = Options {
         mode: Mode::Demo,
@@ -955,28 +947,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         give_up: Duration::from_secs(10),
     };
     let mut seen: Vec<String> = Vec::new();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.into())),
-            _ => (arg, None),
-        };
-        if flag == "-h" || flag == "--help" {
-            return Ok(Command::Help);
-        }
-        let mut value = |flag: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+    let mut flags = cli::Flags::new(args);
+    while let Some((flag, inline)) = flags.next_flag() {
         let ms = |n: u64| Duration::from_millis(n);
         match flag.as_str() {
+            "--help" => return Ok(Command::Help),
             "--serve" | "--connect" => {
                 if o.mode != Mode::Demo {
                     return Err("give at most one of --serve and --connect".into());
                 }
-                let addr = value(&flag)?;
+                let addr = flags.value(&flag, inline)?;
                 if addr.is_empty() {
                     return Err(format!("{flag} needs an address like 127.0.0.1:7878"));
                 }
@@ -986,20 +966,15 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
                     Mode::Connect(addr)
                 };
             }
-            "--pushes" => o.pushes = number(&flag, &value(&flag)?, 1, 1_000_000)?,
-            "--interval-ms" => o.interval = ms(number(&flag, &value(&flag)?, 0, 60_000)?),
-            "--long-poll-ms" => o.long_poll = ms(number(&flag, &value(&flag)?, 10, 60_000)?),
-            "--grace-ms" => o.grace = ms(number(&flag, &value(&flag)?, 0, 3_600_000)?),
+            "--pushes" => o.pushes = flags.number(&flag, inline, 1, 1_000_000)?,
+            "--interval-ms" => o.interval = ms(flags.number(&flag, inline, 0, 60_000)?),
+            "--long-poll-ms" => o.long_poll = ms(flags.number(&flag, inline, 10, 60_000)?),
+            "--grace-ms" => o.grace = ms(flags.number(&flag, inline, 0, 3_600_000)?),
             "--for" => {
-                o.run_for = Some(Duration::from_secs(number(
-                    &flag,
-                    &value(&flag)?,
-                    1,
-                    86_400,
-                )?))
+                o.run_for = Some(Duration::from_secs(flags.number(&flag, inline, 1, 86_400)?))
             }
             "--give-up-secs" => {
-                o.give_up = Duration::from_secs(number(&flag, &value(&flag)?, 1, 86_400)?)
+                o.give_up = Duration::from_secs(flags.number(&flag, inline, 1, 86_400)?)
             }
             _ => return Err(format!("unknown argument {flag:?}")),
         }

@@ -9,20 +9,22 @@
 #[allow(dead_code)]
 #[path = "../examples/remote_pull.rs"]
 mod remote_pull;
+#[path = "support/examples.rs"]
+mod support;
 
 use pushpull::WaitGroup;
 use remote_pull::{
     client, parse_reply, parse_request, ClientConfig, ClientReport, Event, Line, LineReader, Reply,
     Request, Server, ServerConfig, State, Update, MAX_LINE,
 };
-use std::env;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+use support::wait_bounded;
 
 /// Generous bound for anything that should take milliseconds.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -561,72 +563,9 @@ fn protocol_parsing() {
 // The example binary itself
 // ---------------------------------------------------------------------------------------
 
-/// Waits for `child` at most `limit`; kills it and panics on timeout.
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {} s: killed", limit.as_secs());
-        }
-        thread::sleep(Duration::from_millis(10)); // polling interval of the bounded wait
-    }
-}
-
-/// Builds the `remote_pull` example into this test's target directory and profile (a no-op
-/// when `cargo test` already did) and returns its path.
+/// The `remote_pull` example binary, built for this test's profile.
 fn example_binary() -> PathBuf {
-    static BUILT: OnceLock<Mutex<bool>> = OnceLock::new();
-    let exe = env::current_exe().expect("current_exe");
-    // <target-dir>[/<triple>]/<profile>/deps/<this test>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary layout");
-    let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap();
-    let mut flags: Vec<String> = match profile {
-        "debug" => vec![],
-        "release" => vec!["--release".into()],
-        other => vec!["--profile".into(), other.into()],
-    };
-    let above = profile_dir.parent().expect("target directory");
-    let target_dir = if above.join("CACHEDIR.TAG").exists() {
-        above.to_path_buf()
-    } else {
-        let triple = above.file_name().and_then(|n| n.to_str()).unwrap();
-        flags.extend(["--target".into(), triple.into()]);
-        above.parent().expect("target directory").to_path_buf()
-    };
-    let mut built = BUILT
-        .get_or_init(|| Mutex::new(false))
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if !*built {
-        let mut build = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--example",
-                "remote_pull",
-                "--target-dir",
-            ])
-            .arg(&target_dir)
-            .args(&flags)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start cargo build");
-        let status = wait_bounded(&mut build, Duration::from_secs(900), "cargo build");
-        assert!(status.success(), "building the remote_pull example failed");
-        *built = true;
-    }
-    profile_dir
-        .join("examples")
-        .join(format!("remote_pull{}", env::consts::EXE_SUFFIX))
+    support::example("remote_pull")
 }
 
 /// Every line still to come from a child that exited (until its stdout reader is done).

@@ -1,0 +1,50 @@
+//! The command-line scanning the examples share: `--flag value` and `--flag=value`, `-h` /
+//! `--help`, and whole numbers checked against a range. std only, no CLI dependency.
+
+/// Walks the arguments flag by flag.
+pub struct Flags<I: Iterator<Item = String>> {
+    args: I,
+}
+
+impl<I: Iterator<Item = String>> Flags<I> {
+    pub fn new(args: impl IntoIterator<Item = String, IntoIter = I>) -> Self {
+        Flags {
+            args: args.into_iter(),
+        }
+    }
+
+    /// The next flag and the value written after its `=`, if any (`--help` for `-h`).
+    pub fn next_flag(&mut self) -> Option<(String, Option<String>)> {
+        let arg = self.args.next()?;
+        Some(match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.into(), Some(value.into())),
+            _ if arg == "-h" => ("--help".into(), None),
+            _ => (arg, None),
+        })
+    }
+
+    /// The value of `flag`: the inline one, or the next argument.
+    pub fn value(&mut self, flag: &str, inline: Option<String>) -> Result<String, String> {
+        inline
+            .or_else(|| self.args.next())
+            .ok_or_else(|| format!("{flag} needs a value"))
+    }
+
+    /// The value of `flag` as a whole number in `min..=max`.
+    pub fn number(
+        &mut self,
+        flag: &str,
+        inline: Option<String>,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, String> {
+        let text = self.value(flag, inline)?;
+        match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            Ok(_) => Err(format!(
+                "{flag} must be between {min} and {max}, got {text}"
+            )),
+            Err(_) => Err(format!("{flag} expects a whole number, got {text:?}")),
+        }
+    }
+}
