@@ -1,7 +1,7 @@
 //! loom models of pushpull live in `tests/`; this library only holds the small harness they
 //! share (compiled under `--cfg loom` only; without the flag the crate is empty).
 //!
-//! Every model runs through [`harness::check`] (or [`harness::expect_failure`] for models in
+//! Every model runs through `harness::check` (or `harness::expect_failure` for models in
 //! which loom must find a bug). Both count the iterations loom explored and time the run, and
 //! print one line per model to stderr:
 //!
