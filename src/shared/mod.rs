@@ -96,7 +96,7 @@ impl Core {
 /// and never waits behind a queued writer. The `try_*` calls never panic: they report what
 /// the lock state allows.
 ///
-/// What is checked depends on the build, because recording the writer costs ~11% of an
+/// What is checked depends on the build, because recording the writer costs ~10% of an
 /// uncontended `write()` (see BENCHMARKS.md):
 ///
 /// | Held by this thread | debug builds, loom | release | release + `reentrancy-check` |
