@@ -24,7 +24,8 @@ impl<T: ?Sized> Shared<T> {
         T: Clone,
     {
         let guard = self.read();
-        (T::clone(&guard), self.version_locked())
+        // Under the read lock no publish can happen: this is the snapshot's own version.
+        (T::clone(&guard), self.version())
     }
 
     /// A cursor that pulls changes, starting at the *current* version: it reports a change
@@ -109,7 +110,7 @@ impl<T: ?Sized> Shared<T> {
             if predicate(&guard) {
                 return Some(guard);
             }
-            let seen = self.version_locked();
+            let seen = self.version();
             drop(guard);
             if !self.wait_past(seen, deadline, CALL) {
                 return None;
@@ -257,7 +258,7 @@ impl<'a, T: ?Sized> Puller<'a, T> {
             return None;
         }
         let guard = self.shared.read();
-        self.seen = self.shared.version_locked();
+        self.seen = self.shared.version();
         Some(f(&guard))
     }
 
@@ -305,7 +306,7 @@ impl<'a, T: ?Sized> Puller<'a, T> {
             return None;
         }
         let guard = self.shared.read();
-        self.seen = self.shared.version_locked();
+        self.seen = self.shared.version();
         Some(guard)
     }
 }

@@ -143,11 +143,6 @@ impl Core {
 /// assert_eq!(*counter.read(), 4000);
 /// assert_eq!(counter.version().get(), 4000);
 /// ```
-// Layout: the version word, the owner word and the lock's state are written by every writer,
-// so they share one cache line: `repr(C)` keeps `core` first and the lock right after it, and
-// the alignment keeps the three from straddling a line boundary (which was measured to make
-// an uncontended write up to 1.5x slower, depending on where the allocator put the value).
-#[repr(C, align(64))]
 pub struct Shared<T: ?Sized> {
     core: Core,
     lock: RwLock<T>,
@@ -576,11 +571,6 @@ impl<T: ?Sized> Shared<T> {
     pub fn clear_poison(&self) {
         let _guard = self.write();
         self.core.version.clear_poison();
-    }
-
-    /// The version as seen under a lock this thread holds (readers see a stable value).
-    pub(crate) fn version_locked(&self) -> Version {
-        self.core.version.version()
     }
 
     pub(crate) fn core(&self) -> &Core {
