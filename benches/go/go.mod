@@ -1,0 +1,3 @@
+module pushpull/benches/go
+
+go 1.19
