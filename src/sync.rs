@@ -34,8 +34,8 @@ pub(crate) mod untracked {
 pub(crate) use std::sync::Arc;
 
 pub(crate) use imp::{
-    current_thread_token, spawn, spin_loop, thread_panicking, with_read_registry, yield_now,
-    Backoff, Event, JoinHandle, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
+    current_thread_token, deadline_after, spawn, spin_loop, thread_panicking, with_read_registry,
+    yield_now, Backoff, Event, JoinHandle, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
     RwLockWriteGuard, SPIN_BEFORE_PARKING,
 };
 
@@ -597,5 +597,3 @@ mod imp {
         }
     }
 }
-
-pub(crate) use imp::deadline_after;
