@@ -31,6 +31,29 @@ impl Version {
     }
 }
 
+/// A version from its number, e.g. one that travelled over the wire. A puller started at it
+/// reports everything published after it.
+///
+/// ```
+/// use pushpull::Version;
+/// let v = Version::from(7);
+/// assert_eq!(u64::from(v), 7);
+/// assert_eq!(v.to_string(), "v7");
+/// ```
+impl From<u64> for Version {
+    fn from(n: u64) -> Self {
+        Version(n)
+    }
+}
+
+/// The number of publishes a version stands for (as [`Version::get`]): what to send over the
+/// wire.
+impl From<Version> for u64 {
+    fn from(v: Version) -> Self {
+        v.0
+    }
+}
+
 impl fmt::Debug for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Version({})", self.0)
