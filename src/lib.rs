@@ -133,6 +133,12 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// For now only with the feature (and in the unit tests). The module decides by itself whether
+// checking is compiled in (debug builds or the feature, never loom) and is otherwise empty, so
+// once `Shared` and `WaitGroup` call it this can become an unconditional `pub mod`.
+#[cfg(any(test, feature = "lock-order-check"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "lock-order-check")))]
+pub mod lock_order;
 mod park;
 mod puller;
 mod shared;
