@@ -126,6 +126,7 @@
 //! | a worker panics holding a [`Token`] | its work counts as done; `wait` returns; [`WaitGroup::panicked`] counts it | the same | the same |
 //! | a panic with mutable access | the lock is released, the `Shared` is [poisoned](Shared::is_poisoned), waiters wake | the same | the same |
 //! | `wait()` on a group from a thread that holds one of its tokens | blocks forever (it waits for itself); use `wait_for` | the same | the same |
+//! | two paths take two `Shared`s (or a `Shared` and a [`WaitGroup::wait`] whose spawned workers take it) in opposite orders | panic "`pushpull: lock order inversion ...`" at the first inverted acquisition, before it blocks, naming both sides (or a log line: [`lock_order::set_on_inversion`]) | deadlock if two threads meet at the wrong moment; with the `lock-order-check` feature, as in debug | the same as release |
 //!
 //! A timed wait never blocks past its timeout, in any build and for any reason: taking the
 //! lock at the end of the wait is bounded by the same deadline.
@@ -155,6 +156,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod deadline;
+pub mod lock_order;
 mod park;
 mod puller;
 mod shared;

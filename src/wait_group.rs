@@ -2,11 +2,13 @@
 //! panicking worker and can wait with a timeout.
 
 use crate::deadline::Deadline;
+use crate::lock_order::{self, How, LockRef};
 use crate::park;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use crate::sync::{spawn, thread_panicking, Arc, Duration, Event, JoinHandle};
+use crate::sync::{next_object_id, spawn, thread_panicking, Arc, Duration, Event, JoinHandle};
 use crossbeam_utils::CachePadded;
 use std::fmt;
+use std::panic::Location;
 
 /// Outstanding work: the low 32 bits of the state word.
 const COUNT_MASK: u64 = (1 << 32) - 1;
@@ -83,6 +85,16 @@ struct Inner {
     word: AtomicU64,
     panicked: AtomicUsize,
     event: Event,
+    /// This group's identity for the lock-order checker (never reused; see
+    /// `sync::next_object_id`).
+    id: u64,
+}
+
+impl Drop for Inner {
+    /// The last handle and token are gone: nobody can wait for this group again.
+    fn drop(&mut self) {
+        lock_order::forget(self.id);
+    }
 }
 
 impl WaitGroup {
@@ -99,6 +111,7 @@ impl WaitGroup {
                 word: AtomicU64::new(0),
                 panicked: AtomicUsize::new(0),
                 event: Event::default(),
+                id: next_object_id(),
             })),
         }
     }
@@ -187,14 +200,18 @@ impl WaitGroup {
     /// wg.wait();
     /// assert_eq!(handle.join().unwrap(), 42);
     /// ```
+    #[track_caller]
     pub fn spawn<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
         let token = self.token();
+        let (group, at) = (self.lock_ref(), Location::caller());
         spawn(move || {
             let _token = token;
+            // The worker holds its group until it is done (dropped before the token).
+            let _order = lock_order::hold(group, How::Token, at);
             f()
         })
     }
@@ -211,6 +228,7 @@ impl WaitGroup {
     /// });
     /// ```
     #[cfg(not(loom))]
+    #[track_caller]
     pub fn spawn_scoped<'scope, 'env, F, R>(
         &self,
         scope: &'scope std::thread::Scope<'scope, 'env>,
@@ -221,8 +239,11 @@ impl WaitGroup {
         R: Send + 'scope,
     {
         let token = self.token();
+        let (group, at) = (self.lock_ref(), Location::caller());
         scope.spawn(move || {
             let _token = token;
+            // The worker holds its group until it is done (dropped before the token).
+            let _order = lock_order::hold(group, How::Token, at);
             f()
         })
     }
@@ -233,6 +254,7 @@ impl WaitGroup {
     ///
     /// A waiter spins for a few microseconds before it sleeps, so a master waiting for short
     /// tasks wakes without a kernel round trip.
+    #[track_caller]
     pub fn wait(&self) {
         self.wait_deadline(Deadline::Untimed);
     }
@@ -249,11 +271,21 @@ impl WaitGroup {
     /// assert!(wg.wait_for(Duration::from_millis(10)));
     /// ```
     #[must_use]
+    #[track_caller]
     pub fn wait_for(&self, timeout: Duration) -> bool {
         self.wait_deadline(Deadline::after(timeout))
     }
 
+    /// The lock-order checker's name for this group.
+    fn lock_ref(&self) -> LockRef {
+        LockRef::wait_group(self.inner.id)
+    }
+
+    #[track_caller]
     fn wait_deadline(&self, deadline: Deadline) -> bool {
+        // Waiting for the workers while holding a lock they take is the master-worker
+        // deadlock: an order like any other, recorded whether or not the count is zero now.
+        lock_order::before_acquire(self.lock_ref(), How::WaitGroupWait, Location::caller());
         let word = &self.inner.word;
         // Acquire: if the count is zero, this synchronizes with the last `done`, so the
         // workers' writes are visible when `wait` returns.

@@ -12,12 +12,14 @@
 use super::owner::{reads::ReadMark, would_deadlock, Held, TRACK_WRITERS};
 use super::Core;
 use crate::deadline::Deadline;
+use crate::lock_order::{self, HeldMark, How, LockRef};
 use crate::sync::{
     thread_panicking, Duration, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 
 /// Keeps a guard on the thread that took it, whatever features the build enables.
 ///
@@ -42,6 +44,8 @@ struct NotSend(PhantomData<std::sync::MutexGuard<'static, ()>>);
 pub struct ReadGuard<'a, T: ?Sized> {
     inner: RwLockReadGuard<'a, T>,
     _mark: ReadMark,
+    /// This thread holds the lock, for the lock-order checker (zero-sized where it is off).
+    _order: HeldMark,
     _not_send: NotSend,
 }
 
@@ -82,6 +86,8 @@ struct Exclusive<'a> {
     core: &'a Core,
     /// `PUBLISHED`, `POISON_ON_UNWIND`, `OWNER_RECORDED`.
     flags: u8,
+    /// This thread holds the lock, for the lock-order checker (zero-sized where it is off).
+    order: HeldMark,
     _not_send: NotSend,
 }
 
@@ -95,20 +101,18 @@ const OWNER_RECORDED: u8 = 4;
 
 impl<'a> Exclusive<'a> {
     #[inline]
-    fn claim(core: &'a Core, held: Held) -> Self {
-        if held == Held::Modify || TRACK_WRITERS {
+    fn claim(core: &'a Core, held: Held, order: HeldMark) -> Self {
+        let flags = if held == Held::Modify || TRACK_WRITERS {
             core.owner.claim(held);
-            Exclusive {
-                core,
-                flags: OWNER_RECORDED,
-                _not_send: NotSend::default(),
-            }
+            OWNER_RECORDED
         } else {
-            Exclusive {
-                core,
-                flags: 0,
-                _not_send: NotSend::default(),
-            }
+            0
+        };
+        Exclusive {
+            core,
+            flags,
+            order,
+            _not_send: NotSend::default(),
         }
     }
 }
@@ -156,12 +160,25 @@ impl Drop for Wake<'_> {
     }
 }
 
+/// The lock-order checker's name for the `Shared<T>` of `core`.
+#[inline]
+pub(super) fn lock_ref<T: ?Sized>(core: &Core) -> LockRef {
+    LockRef::shared::<T>(core.id)
+}
+
 impl<'a, T: ?Sized> ReadGuard<'a, T> {
+    /// The guard of a read taken `how` (a plain read, or the read inside a wait) at `at`.
     #[inline]
-    pub(super) fn new(core: &'a Core, inner: RwLockReadGuard<'a, T>) -> Self {
+    pub(super) fn new(
+        core: &'a Core,
+        inner: RwLockReadGuard<'a, T>,
+        how: How,
+        at: &'static Location<'static>,
+    ) -> Self {
         ReadGuard {
             inner,
             _mark: ReadMark::new(core.id),
+            _order: lock_order::hold(lock_ref::<T>(core), how, at),
             _not_send: NotSend::default(),
         }
     }
@@ -169,9 +186,14 @@ impl<'a, T: ?Sized> ReadGuard<'a, T> {
 
 impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     #[inline]
-    pub(super) fn new(core: &'a Core, inner: RwLockUpgradableReadGuard<'a, T>) -> Self {
+    pub(super) fn new(
+        core: &'a Core,
+        inner: RwLockUpgradableReadGuard<'a, T>,
+        at: &'static Location<'static>,
+    ) -> Self {
+        let order = lock_order::hold(lock_ref::<T>(core), How::Modify, at);
         ModifyGuard {
-            exclusive: Exclusive::claim(core, Held::Modify),
+            exclusive: Exclusive::claim(core, Held::Modify, order),
             inner,
         }
     }
@@ -201,6 +223,12 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     #[inline]
     #[track_caller]
     pub fn upgrade(s: Self) -> WriteGuard<'a, T> {
+        // The upgrade waits for the other readers: an order like any blocking acquisition.
+        lock_order::before_acquire(
+            lock_ref::<T>(s.exclusive.core),
+            How::Upgrade,
+            Location::caller(),
+        );
         match Self::try_upgrade(s) {
             Ok(write) => write,
             Err(s) => s.upgrade_slow(),
@@ -217,7 +245,8 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             drop(inner);
             would_deadlock("ModifyGuard::upgrade()", "ReadGuard");
         }
-        WriteGuard::upgraded(exclusive, RwLockUpgradableReadGuard::upgrade(inner))
+        let write = RwLockUpgradableReadGuard::upgrade(inner);
+        WriteGuard::upgraded(exclusive, write, Location::caller())
     }
 
     /// Tries to upgrade without blocking.
@@ -226,10 +255,11 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     ///
     /// Gives the guard back if readers hold the lock.
     #[inline]
+    #[track_caller]
     pub fn try_upgrade(s: Self) -> Result<WriteGuard<'a, T>, Self> {
         let ModifyGuard { exclusive, inner } = s;
         match RwLockUpgradableReadGuard::try_upgrade(inner) {
-            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write)),
+            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write, Location::caller())),
             Err(inner) => Err(ModifyGuard { exclusive, inner }),
         }
     }
@@ -241,7 +271,11 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     ///
     /// Gives the guard back if readers still hold the lock after `timeout`, or at once if
     /// this thread holds one of them (debug builds).
+    #[track_caller]
     pub fn try_upgrade_for(s: Self, timeout: Duration) -> Result<WriteGuard<'a, T>, Self> {
+        let at = Location::caller();
+        // A timeout hides a deadlock, it does not prevent one: the order counts.
+        lock_order::before_acquire(lock_ref::<T>(s.exclusive.core), How::Upgrade, at);
         if s.exclusive.core.reads_held_by_current_thread() {
             return Err(s);
         }
@@ -251,7 +285,7 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             None => Ok(RwLockUpgradableReadGuard::upgrade(inner)),
         };
         match upgraded {
-            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write)),
+            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write, at)),
             Err(inner) => Err(ModifyGuard { exclusive, inner }),
         }
     }
@@ -266,19 +300,26 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     /// assert!(s.try_modify().is_some()); // the modify slot is free again
     /// assert_eq!(*r, 1);
     /// ```
+    #[track_caller]
     pub fn downgrade(s: Self) -> ReadGuard<'a, T> {
         let ModifyGuard { exclusive, inner } = s;
         let core = exclusive.core;
         drop(exclusive);
-        ReadGuard::new(core, RwLockUpgradableReadGuard::downgrade(inner))
+        let read = RwLockUpgradableReadGuard::downgrade(inner);
+        ReadGuard::new(core, read, How::Read, Location::caller())
     }
 }
 
 impl<'a, T: ?Sized> WriteGuard<'a, T> {
     #[inline]
-    pub(super) fn new(core: &'a Core, inner: RwLockWriteGuard<'a, T>) -> Self {
+    pub(super) fn new(
+        core: &'a Core,
+        inner: RwLockWriteGuard<'a, T>,
+        at: &'static Location<'static>,
+    ) -> Self {
+        let order = lock_order::hold(lock_ref::<T>(core), How::Write, at);
         WriteGuard {
-            exclusive: Exclusive::claim(core, Held::Write),
+            exclusive: Exclusive::claim(core, Held::Write, order),
             inner,
             wake: Wake { pending: None },
         }
@@ -286,11 +327,16 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
 
     /// The write guard an upgrade produces: the same exclusive bookkeeping, now as writer.
     #[inline]
-    fn upgraded(exclusive: Exclusive<'a>, inner: RwLockWriteGuard<'a, T>) -> Self {
+    fn upgraded(
+        exclusive: Exclusive<'a>,
+        inner: RwLockWriteGuard<'a, T>,
+        at: &'static Location<'static>,
+    ) -> Self {
         let core = exclusive.core;
         // The modify claim becomes a write claim (always recorded on this path: it costs the
         // upgrade, not the plain `write()`).
         core.owner.claim(Held::Write);
+        exclusive.order.change(How::Upgrade, at);
         WriteGuard {
             exclusive,
             inner,
@@ -342,6 +388,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
     /// let r = WriteGuard::downgrade(w); // other readers may come in now
     /// assert_eq!(r.len(), 1);
     /// ```
+    #[track_caller]
     pub fn downgrade(s: Self) -> ReadGuard<'a, T> {
         let WriteGuard {
             exclusive,
@@ -352,7 +399,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         drop(exclusive);
         let read = RwLockWriteGuard::downgrade(inner);
         drop(wake);
-        ReadGuard::new(core, read)
+        ReadGuard::new(core, read, How::Read, Location::caller())
     }
 }
 

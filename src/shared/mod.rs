@@ -11,11 +11,14 @@ mod state;
 pub use guards::{ModifyGuard, ReadGuard, WriteGuard};
 
 use crate::deadline::{bounded, Deadline};
+use crate::lock_order::{self, How};
 use crate::sync::{self, Duration, Event, Instant, RwLock};
 use crate::{Conflict, Version};
+use guards::lock_ref;
 use owner::{reads, would_deadlock, Held, Owner};
 use state::VersionWord;
 use std::fmt;
+use std::panic::Location;
 
 /// The part of a `Shared` that does not depend on `T`: version word, owner word, parking.
 pub(crate) struct Core {
@@ -25,6 +28,14 @@ pub(crate) struct Core {
     /// This `Shared`'s identity for the per-thread records (never reused; see
     /// `sync::next_object_id`).
     id: u64,
+}
+
+impl Drop for Core {
+    /// The `Shared` is gone: the lock-order checker forgets its orders (a new `Shared`, even at
+    /// the same address, starts clean: ids are never reused anyway).
+    fn drop(&mut self) {
+        lock_order::forget(self.id);
+    }
 }
 
 impl Core {
@@ -207,17 +218,35 @@ impl<T: ?Sized> Shared<T> {
     #[inline]
     #[track_caller]
     pub fn read(&self) -> ReadGuard<'_, T> {
+        self.read_as(How::Read)
+    }
+
+    /// `read`, recorded for the lock-order checker as taken `how` (a plain read, or the read
+    /// inside a wait).
+    #[inline]
+    #[track_caller]
+    fn read_as(&self, how: How) -> ReadGuard<'_, T> {
+        self.order_before(how);
         if sync::TRY_BEFORE_BLOCKING {
             if let Some(inner) = self.lock.try_read() {
-                return ReadGuard::new(&self.core, inner);
+                return ReadGuard::new(&self.core, inner, how, Location::caller());
             }
         }
-        self.read_slow()
+        self.read_slow(how)
+    }
+
+    /// Tells the lock-order checker that this thread is about to block on this `Shared`
+    /// (also when the fast path will not have to: the order is what counts). Compiled out
+    /// where checking is off.
+    #[inline]
+    #[track_caller]
+    fn order_before(&self, how: How) {
+        lock_order::before_acquire(lock_ref::<T>(&self.core), how, Location::caller());
     }
 
     #[cold]
     #[track_caller]
-    fn read_slow(&self) -> ReadGuard<'_, T> {
+    fn read_slow(&self, how: How) -> ReadGuard<'_, T> {
         let inner = match self.core.owner.held_by_current_thread() {
             Some(Held::Write) => would_deadlock("read()", "WriteGuard"),
             // A modifier (or, in debug builds, a known reader) reading again must not queue
@@ -226,7 +255,7 @@ impl<T: ?Sized> Shared<T> {
             None if self.core.reads_held_by_current_thread() => self.lock.read_recursive(),
             None => self.lock.read(),
         };
-        ReadGuard::new(&self.core, inner)
+        ReadGuard::new(&self.core, inner, how, Location::caller())
     }
 
     /// Locks for upgradable reading ("modify"): coexists with readers, waits for the current
@@ -251,9 +280,10 @@ impl<T: ?Sized> Shared<T> {
     #[inline]
     #[track_caller]
     pub fn modify(&self) -> ModifyGuard<'_, T> {
+        self.order_before(How::Modify);
         if sync::TRY_BEFORE_BLOCKING {
             if let Some(inner) = self.lock.try_upgradable_read() {
-                return ModifyGuard::new(&self.core, inner);
+                return ModifyGuard::new(&self.core, inner, Location::caller());
             }
         }
         self.modify_slow()
@@ -263,7 +293,7 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     fn modify_slow(&self) -> ModifyGuard<'_, T> {
         self.core.owner.check_blocking("modify()", self.core.id);
-        ModifyGuard::new(&self.core, self.lock.upgradable_read())
+        ModifyGuard::new(&self.core, self.lock.upgradable_read(), Location::caller())
     }
 
     /// Locks for exclusive writing, blocking while anyone else holds the lock.
@@ -281,9 +311,10 @@ impl<T: ?Sized> Shared<T> {
     #[inline]
     #[track_caller]
     pub fn write(&self) -> WriteGuard<'_, T> {
+        self.order_before(How::Write);
         if sync::TRY_BEFORE_BLOCKING {
             if let Some(inner) = self.lock.try_write() {
-                return WriteGuard::new(&self.core, inner);
+                return WriteGuard::new(&self.core, inner, Location::caller());
             }
         }
         self.write_slow()
@@ -293,7 +324,7 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     fn write_slow(&self) -> WriteGuard<'_, T> {
         self.core.owner.check_blocking("write()", self.core.id);
-        WriteGuard::new(&self.core, self.lock.write())
+        WriteGuard::new(&self.core, self.lock.write(), Location::caller())
     }
 
     /// Reads without blocking: `None` if a writer holds the lock. Never panics; succeeds for a
@@ -307,12 +338,20 @@ impl<T: ?Sized> Shared<T> {
     /// assert_eq!(*s.try_read().unwrap(), 1);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_read(&self) -> Option<ReadGuard<'_, T>> {
+        self.try_read_as(How::Read)
+    }
+
+    /// `try_read`, its guard recorded as taken `how`. Non-blocking: no lock order.
+    #[inline]
+    #[track_caller]
+    fn try_read_as(&self, how: How) -> Option<ReadGuard<'_, T>> {
         let inner = match self.lock.try_read() {
             Some(inner) => inner,
             None => self.try_read_recursive()?,
         };
-        Some(ReadGuard::new(&self.core, inner))
+        Some(ReadGuard::new(&self.core, inner, how, Location::caller()))
     }
 
     #[cold]
@@ -334,9 +373,10 @@ impl<T: ?Sized> Shared<T> {
     /// # drop(m);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_modify(&self) -> Option<ModifyGuard<'_, T>> {
         let inner = self.lock.try_upgradable_read()?;
-        Some(ModifyGuard::new(&self.core, inner))
+        Some(ModifyGuard::new(&self.core, inner, Location::caller()))
     }
 
     /// Takes the write lock without blocking: `None` if anyone holds the lock (including this
@@ -350,9 +390,10 @@ impl<T: ?Sized> Shared<T> {
     /// *s.try_write().unwrap() += 1;
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_write(&self) -> Option<WriteGuard<'_, T>> {
         let inner = self.lock.try_write()?;
-        Some(WriteGuard::new(&self.core, inner))
+        Some(WriteGuard::new(&self.core, inner, Location::caller()))
     }
 
     /// Reads, waiting at most `timeout` for a writer to leave. Returns `None` at once where
@@ -366,8 +407,9 @@ impl<T: ?Sized> Shared<T> {
     /// let s = pushpull::Shared::new(1);
     /// assert!(s.try_read_for(Duration::from_millis(10)).is_some());
     /// ```
+    #[track_caller]
     pub fn try_read_for(&self, timeout: Duration) -> Option<ReadGuard<'_, T>> {
-        self.try_read_until(Deadline::after(timeout).instant())
+        self.try_read_until(Deadline::after(timeout).instant(), How::Read)
     }
 
     /// The read every wait path takes (its registration, its predicate checks, the guard it
@@ -377,14 +419,18 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub(crate) fn read_until(&self, deadline: Deadline) -> Option<ReadGuard<'_, T>> {
         match deadline {
-            Deadline::Untimed => Some(self.read()),
-            Deadline::Timed(at) => self.try_read_until(at),
+            Deadline::Untimed => Some(self.read_as(How::Wait)),
+            Deadline::Timed(at) => self.try_read_until(at, How::Wait),
         }
     }
 
-    /// A timed read stopping at `at` (`None`: a timed call with no instant to stop at).
-    fn try_read_until(&self, at: Option<Instant>) -> Option<ReadGuard<'_, T>> {
-        if let Some(guard) = self.try_read() {
+    /// A timed read stopping at `at` (`None`: a timed call with no instant to stop at),
+    /// recorded as taken `how`. A timeout hides a deadlock, it does not prevent one: the
+    /// lock order counts as for a blocking read.
+    #[track_caller]
+    fn try_read_until(&self, at: Option<Instant>, how: How) -> Option<ReadGuard<'_, T>> {
+        self.order_before(how);
+        if let Some(guard) = self.try_read_as(how) {
             return Some(guard);
         }
         // `try_read` already read recursively under this thread's `ModifyGuard`; under its
@@ -402,7 +448,7 @@ impl<T: ?Sized> Shared<T> {
         } else {
             bounded(at, |at| self.lock.try_read_until(at), || self.lock.read())?
         };
-        Some(ReadGuard::new(&self.core, inner))
+        Some(ReadGuard::new(&self.core, inner, how, Location::caller()))
     }
 
     /// Takes the modify lock, waiting at most `timeout`. Returns `None` at once if this thread
@@ -416,7 +462,9 @@ impl<T: ?Sized> Shared<T> {
     /// assert!(s.try_modify_for(Duration::from_secs(60)).is_none()); // at once: we hold it
     /// # drop(m);
     /// ```
+    #[track_caller]
     pub fn try_modify_for(&self, timeout: Duration) -> Option<ModifyGuard<'_, T>> {
+        self.order_before(How::Modify);
         if let Some(guard) = self.try_modify() {
             return Some(guard);
         }
@@ -428,7 +476,7 @@ impl<T: ?Sized> Shared<T> {
             |at| self.lock.try_upgradable_read_until(at),
             || self.lock.upgradable_read(),
         )?;
-        Some(ModifyGuard::new(&self.core, inner))
+        Some(ModifyGuard::new(&self.core, inner, Location::caller()))
     }
 
     /// Takes the write lock, waiting at most `timeout`. Returns `None` at once if this thread
@@ -443,7 +491,9 @@ impl<T: ?Sized> Shared<T> {
     /// assert!(s.try_write_for(Duration::from_secs(60)).is_none()); // at once: we hold it
     /// # drop(m);
     /// ```
+    #[track_caller]
     pub fn try_write_for(&self, timeout: Duration) -> Option<WriteGuard<'_, T>> {
+        self.order_before(How::Write);
         if let Some(guard) = self.try_write() {
             return Some(guard);
         }
@@ -455,7 +505,7 @@ impl<T: ?Sized> Shared<T> {
             |at| self.lock.try_write_until(at),
             || self.lock.write(),
         )?;
-        Some(WriteGuard::new(&self.core, inner))
+        Some(WriteGuard::new(&self.core, inner, Location::caller()))
     }
 
     /// This thread holds the exclusive side, or (debug builds) a read, of this `Shared`.
