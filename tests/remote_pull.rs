@@ -7,7 +7,7 @@
 #![cfg(not(loom))]
 
 #[allow(dead_code)]
-#[path = "../examples/remote_pull.rs"]
+#[path = "../examples/remote_pull/main.rs"]
 mod remote_pull;
 #[path = "support/examples.rs"]
 mod support;

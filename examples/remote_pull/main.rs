@@ -43,7 +43,7 @@
 //! after `BYE` when it shuts down, and without a word when the client vanishes. When it has
 //! too many connections it greets a new one with `ERR busy` and closes it.
 
-#[path = "support/cli.rs"]
+#[path = "../support/cli.rs"]
 mod cli;
 
 use pushpull::{Shared, Version, WaitGroup};
