@@ -13,10 +13,11 @@ mod remote_pull;
 mod support;
 
 use pushpull::WaitGroup;
-use remote_pull::{
-    client, parse_reply, parse_request, ClientConfig, ClientReport, Event, Line, LineReader, Reply,
-    Request, Server, ServerConfig, State, Update, MAX_LINE,
+use remote_pull::client::{client, ClientConfig, ClientReport, Event, Update};
+use remote_pull::protocol::{
+    parse_reply, parse_request, Line, LineReader, Reply, Request, State, MAX_LINE,
 };
+use remote_pull::server::{Server, ServerConfig};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
