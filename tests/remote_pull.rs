@@ -12,10 +12,11 @@ mod remote_pull;
 #[path = "support/examples.rs"]
 mod support;
 
+use pushpull::Version;
 use pushpull::WaitGroup;
 use remote_pull::client::{client, ClientConfig, ClientReport, Event, Update};
 use remote_pull::protocol::{
-    parse_reply, parse_request, Line, LineReader, Reply, Request, State, MAX_LINE,
+    parse_decimal, parse_reply, parse_request, Line, LineReader, Reply, Request, State, MAX_LINE,
 };
 use remote_pull::server::{Server, ServerConfig};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -223,6 +224,8 @@ fn malformed_requests_get_err_and_the_connection_keeps_working() {
         (b"pull 0\n", "ERR unknown request \"pull\""),
         (b"PULL abc\n", "ERR bad version \"abc\""),
         (b"PULL -1\n", "ERR bad version \"-1\""),
+        (b"PULL +1\n", "ERR bad version \"+1\""),
+        (b"PULL  1\n", "ERR malformed request \"PULL  1\""),
         (b"PULL 99999999999999999999999\n", "ERR bad version"),
         (b"PULL\n", "ERR PULL needs a version"),
         (b"PULL 1 2\n", "ERR too many arguments to PULL"),
@@ -250,6 +253,62 @@ fn malformed_requests_get_err_and_the_connection_keeps_working() {
     assert_eq!(raw.line(), "NOCHANGE 1"); // nothing newer within the long poll
     assert_eq!(raw.ask(b"QUIT\n"), "BYE quit");
     raw.assert_closed();
+    assert!(server.shutdown(LIMIT));
+}
+
+#[test]
+fn pull_rejects_a_signed_version() {
+    let server = start(server_config());
+    server.push_tick(false);
+    let mut raw = Raw::open(&server);
+    // `u64::from_str` takes a leading `+`; the protocol's decimal does not.
+    for request in [&b"PULL +0\n"[..], b"PULL +3\n", b"PULL -0\n", b"PULL +\n"] {
+        let reply = raw.ask(request);
+        assert!(
+            reply.starts_with("ERR bad version") && reply.contains("digits only"),
+            "{:?}: got {reply:?}",
+            request.escape_ascii().to_string()
+        );
+    }
+    // Leading zeros are still a version, and the largest one is accepted.
+    assert_eq!(
+        raw.ask(b"PULL 000\n"),
+        "STATE 1 tick=1 sum=1 finished=false"
+    );
+    assert_eq!(raw.ask(b"PULL 18446744073709551615\n"), "NOCHANGE 1");
+    assert!(raw
+        .ask(b"PULL 18446744073709551616\n")
+        .starts_with("ERR bad version \"18446744073709551616\""));
+    assert_eq!(raw.ask(b"QUIT\n"), "BYE quit");
+    raw.assert_closed();
+    assert!(server.shutdown(LIMIT));
+}
+
+#[test]
+fn pull_rejects_spaces_around_its_version() {
+    let server = start(server_config());
+    server.push_tick(false);
+    let mut raw = Raw::open(&server);
+    for request in [
+        &b"PULL  0\n"[..],
+        b"PULL 0 \n",
+        b" PULL 0\n",
+        b"PULL\t0\n",
+        b"PULL 0 \r\n",
+    ] {
+        let reply = raw.ask(request);
+        assert!(
+            reply.starts_with("ERR malformed request")
+                && reply.ends_with("words are separated by single spaces"),
+            "{:?}: got {reply:?}",
+            request.escape_ascii().to_string()
+        );
+    }
+    assert!(raw.ask(b"PULL \n").starts_with("ERR malformed request"));
+    assert_eq!(
+        raw.ask(b"PULL 0\r\n"),
+        "STATE 1 tick=1 sum=1 finished=false"
+    );
     assert!(server.shutdown(LIMIT));
 }
 
@@ -523,11 +582,59 @@ fn shutdown_says_bye_to_waiting_clients() {
 
 #[test]
 fn protocol_parsing() {
-    assert_eq!(parse_request(b"PULL 7"), Ok(Request::Pull(7)));
-    assert_eq!(parse_request(b"PULL  7 "), Ok(Request::Pull(7)));
+    let pull = |n: u64| Ok(Request::Pull(Version::from(n)));
+    assert_eq!(parse_request(b"PULL 7"), pull(7));
+    assert_eq!(parse_request(b"PULL 007"), pull(7));
+    assert_eq!(parse_request(b"PULL 18446744073709551615"), pull(u64::MAX));
     assert_eq!(parse_request(b"QUIT"), Ok(Request::Quit));
-    assert!(parse_request(b"PULL 7x").is_err());
-    assert!(parse_request(b"QUIT now").is_err());
+    for bad in [
+        &b"PULL 7x"[..],
+        b"PULL +7",
+        b"PULL -0",
+        b"PULL  7",
+        b"PULL 7 ",
+        b" PULL 7",
+        b"PULL\t7",
+        b"PULL 7\t",
+        b"PULL ",
+        b"PULL 18446744073709551616",
+        b"PULL 0x7",
+        b"PULL 7_000",
+        b"PULL \xd9\xa7", // ARABIC-INDIC DIGIT SEVEN: a digit, not an ASCII one
+        b"QUIT now",
+        b"QUIT ",
+        b"",
+        b" ",
+    ] {
+        assert!(
+            parse_request(bad).is_err(),
+            "{:?} was accepted",
+            bad.escape_ascii().to_string()
+        );
+    }
+    assert_eq!(Request::Pull(Version::from(7)).line(), "PULL 7\n");
+    assert_eq!(Request::Quit.line(), "QUIT\n");
+
+    // The number grammar of every version and payload field.
+    assert_eq!(parse_decimal("0"), Some(0));
+    assert_eq!(parse_decimal("000"), Some(0));
+    assert_eq!(parse_decimal("0042"), Some(42));
+    assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
+    assert_eq!(parse_decimal("018446744073709551615"), Some(u64::MAX));
+    for bad in [
+        "",
+        "+1",
+        "-1",
+        " 1",
+        "1 ",
+        "1\n",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "1e3",
+        "١",
+    ] {
+        assert_eq!(parse_decimal(bad), None, "{bad:?}");
+    }
 
     let state = State {
         tick: 3,
@@ -541,9 +648,33 @@ fn protocol_parsing() {
     assert_eq!(State::parse("tick=1 sum=1 finished=false extra"), None);
     assert_eq!(
         parse_reply("STATE 3 tick=3 sum=6 finished=true"),
-        Some(Reply::State(3, state))
+        Some(Reply::State(Version::from(3), state.clone()))
     );
-    assert_eq!(parse_reply("NOCHANGE 9"), Some(Reply::NoChange(9)));
+    assert_eq!(State::parse("tick=+3 sum=6 finished=true"), None);
+    assert_eq!(State::parse("tick=3 sum=6 finished=TRUE"), None);
+    assert_eq!(
+        parse_reply("NOCHANGE 9"),
+        Some(Reply::NoChange(Version::from(9)))
+    );
+    assert_eq!(parse_reply("NOCHANGE +9"), None);
+    assert_eq!(parse_reply("STATE +3 tick=3 sum=6 finished=true"), None);
+    assert_eq!(
+        parse_reply("HELLO pushpull-remote abc"),
+        Some(Reply::Hello("abc".into()))
+    );
+    assert_eq!(parse_reply("HELLO other abc"), None);
+    assert_eq!(parse_reply("HELLO pushpull-remote"), None);
+    for reply in [
+        Reply::Hello("abc".into()),
+        Reply::State(Version::from(3), state),
+        Reply::NoChange(Version::from(9)),
+        Reply::Err("busy".into()),
+        Reply::Bye("quit".into()),
+    ] {
+        let line = reply.line();
+        let text = line.strip_suffix('\n').expect("a reply line ends with \\n");
+        assert_eq!(parse_reply(text), Some(reply), "round trip of {line:?}");
+    }
     assert_eq!(parse_reply("ERR busy"), Some(Reply::Err("busy".into())));
     assert_eq!(parse_reply("BYE quit"), Some(Reply::Bye("quit".into())));
     assert_eq!(parse_reply("STATE x"), None);

@@ -1,8 +1,9 @@
 //! The `remote_pull` client: one persistent connection, reconnecting with backoff.
 
 use super::protocol::{
-    is_timeout, parse_reply, send, shown, Line, LineReader, Reply, State, MAX_LINE, PROTOCOL,
+    is_timeout, parse_reply, send_by, shown, Line, LineReader, Reply, Request, State, MAX_LINE,
 };
+use pushpull::Version;
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::thread;
@@ -102,15 +103,13 @@ impl Connection {
             .map_err(|e| format!("connect to {target}: {e}"))?;
         let setup = |s: &TcpStream| -> io::Result<TcpStream> {
             s.set_nodelay(true)?;
-            s.set_read_timeout(Some(config.reply_timeout))?;
-            s.set_write_timeout(Some(config.write_timeout))?;
             s.try_clone()
         };
         let writer = setup(&stream).map_err(|e| format!("socket setup: {e}"))?;
         let mut reader = LineReader::new(stream, MAX_LINE);
-        let greeting = read_reply(&mut reader)?;
-        let server_id = match greeting.split(' ').collect::<Vec<_>>()[..] {
-            ["HELLO", PROTOCOL, id] if !id.is_empty() => id.to_string(),
+        let greeting = read_reply(&mut reader, config)?;
+        let server_id = match parse_reply(&greeting) {
+            Some(Reply::Hello(id)) => id,
             _ => {
                 return Err(format!(
                     "unexpected greeting {}",
@@ -126,9 +125,9 @@ impl Connection {
     }
 }
 
-/// Reads one reply line as text.
-fn read_reply(reader: &mut LineReader<TcpStream>) -> Result<String, String> {
-    match reader.read_line() {
+/// Reads one reply line as text, all of it within the reply timeout.
+fn read_reply(reader: &mut LineReader<TcpStream>, config: &ClientConfig) -> Result<String, String> {
+    match reader.read_line_by(Instant::now() + config.reply_timeout) {
         Ok(Line::Complete(line)) => String::from_utf8(line)
             .map_err(|e| format!("reply is not UTF-8: {}", shown(e.as_bytes()))),
         Ok(Line::TooLong) => Err("reply too long".into()),
@@ -187,6 +186,7 @@ pub fn client(
                 }
                 match session(
                     &mut conn,
+                    config,
                     &mut version,
                     &mut report,
                     &mut on_event,
@@ -234,6 +234,7 @@ pub fn client(
 
 fn session(
     conn: &mut Connection,
+    config: &ClientConfig,
     version: &mut u64,
     report: &mut ClientReport,
     on_event: &mut impl FnMut(Event<'_>) -> bool,
@@ -246,15 +247,21 @@ fn session(
             report.error = Some("run time limit reached".into());
             return SessionEnd::Stop;
         }
-        if let Err(e) = send(&conn.writer, &format!("PULL {version}\n")) {
+        let request = Request::Pull(Version::from(*version)).line();
+        if let Err(e) = send_by(
+            &conn.writer,
+            &request,
+            Instant::now() + config.write_timeout,
+        ) {
             return broken(format!("write: {e}"), progress);
         }
-        let line = match read_reply(&mut conn.reader) {
+        let line = match read_reply(&mut conn.reader, config) {
             Ok(line) => line,
             Err(reason) => return broken(reason, progress),
         };
         match parse_reply(&line) {
             Some(Reply::State(v, state)) => {
+                let v = u64::from(v);
                 progress = true;
                 if v <= *version {
                     report.out_of_order += 1;
@@ -284,7 +291,7 @@ fn session(
             Some(Reply::Bye(reason)) => {
                 return broken(format!("server said bye: {reason}"), progress)
             }
-            None => {
+            Some(Reply::Hello(_)) | None => {
                 return broken(
                     format!("unexpected reply {}", shown(line.as_bytes())),
                     progress,

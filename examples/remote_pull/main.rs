@@ -22,26 +22,13 @@
 //!   [`MAX_LINE`] bytes; a misbehaving client (garbage, over-long line, stalled, gone
 //!   mid-request) costs the server one thread for a bounded time and nothing else.
 //!
-//! # Protocol (one request, one reply; lines end with `\n`, `\r\n` is accepted)
+//! # Protocol
 //!
-//! On connect the server greets: `HELLO pushpull-remote <server-id>`. The server id names
-//! this run of the server: versions are only comparable under one id, so a client that sees
-//! a new id after reconnecting (the server restarted) starts over from version 0.
-//!
-//! | request | reply |
-//! |---|---|
-//! | `PULL <version>` (decimal `u64`) | `STATE <v> <payload>` as soon as the server's version `v` > `<version>`, or `NOCHANGE <v>` (the current version) if nothing newer arrived within the server's long-poll timeout |
-//! | `QUIT` | `BYE <reason>`, then the server closes |
-//! | anything else | `ERR <reason>`; the connection stays usable |
-//!
-//! `<payload>` is `tick=<n> sum=<n> finished=<true|false>`: the pusher adds one to `tick`
-//! and `tick` to `sum` per push (so a state at version `v` has `tick == v` and
-//! `sum == v(v+1)/2`, which the client checks), and its last push sets `finished=true`.
-//!
-//! The server closes a connection after replying `ERR line too long` (a line over
-//! [`MAX_LINE`] bytes) or `ERR idle timeout` (no complete request for the idle timeout),
-//! after `BYE` when it shuts down, and without a word when the client vanishes. When it has
-//! too many connections it greets a new one with `ERR busy` and closes it.
+//! One line per message, one reply per request: the server greets with
+//! `HELLO pushpull-remote <server-id>`, the client asks `PULL <version>` and gets
+//! `STATE <v> <payload>` or `NOCHANGE <v>`, `QUIT` gets `BYE quit`, anything else `ERR`.
+//! The [`protocol`] module has all of it in one place: the grammar, every reply, and every
+//! reason the server closes a connection.
 
 #[path = "../support/cli.rs"]
 mod cli;

@@ -2,11 +2,11 @@
 
 use super::client::CONNECT_TIMEOUT;
 use super::protocol::{
-    is_timeout, parse_request, send, Line, LineReader, Request, State, MAX_LINE, PROTOCOL,
+    is_timeout, parse_request, send_by, Close, Line, LineReader, Reply, Request, State, MAX_LINE,
 };
 use pushpull::{Shared, Version, WaitGroup};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -214,8 +214,8 @@ fn accept_loop(listener: TcpListener, ctx: &Arc<Ctx>, threads: &WaitGroup) {
             }
         });
         if !admitted {
-            let _ = stream.set_write_timeout(Some(ctx.config.write_timeout));
-            let _ = (&stream).write_all(b"ERR busy\n");
+            let line = Close::Busy.reply().line();
+            let _ = send_by(&stream, &line, Instant::now() + ctx.config.write_timeout);
             continue;
         }
         let token = threads.token();
@@ -259,13 +259,13 @@ enum Poll {
 
 /// Waits until the state's version exceeds `after`, at most the long-poll timeout, waking
 /// at least every tick to notice a shutdown.
-fn long_poll(ctx: &Ctx, after: u64) -> Poll {
+fn long_poll(ctx: &Ctx, after: Version) -> Poll {
     let deadline = Instant::now() + ctx.config.long_poll;
     // The puller is created before the first look, so no publish can fall in between.
     let mut puller = ctx.state.puller();
     loop {
         let (state, version) = ctx.state.pull(); // a consistent (value, version) pair
-        if version.get() > after {
+        if version > after {
             return Poll::New(version, state);
         }
         if ctx.stop.load(Ordering::Acquire) {
@@ -295,36 +295,33 @@ fn linger_close(stream: &TcpStream) {
     }
 }
 
+/// Sends `reply`, all of it within the write timeout.
+fn send(stream: &TcpStream, ctx: &Ctx, reply: &Reply) -> io::Result<()> {
+    send_by(
+        stream,
+        &reply.line(),
+        Instant::now() + ctx.config.write_timeout,
+    )
+}
+
 fn serve_connection(stream: TcpStream, ctx: &Ctx) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(ctx.config.tick))?;
-    stream.set_write_timeout(Some(ctx.config.write_timeout))?;
     let mut reader = LineReader::new(stream, MAX_LINE);
     let stream = reader.get_ref().try_clone()?;
-    send(&stream, &format!("HELLO {PROTOCOL} {}\n", ctx.id))?;
+    send(&stream, ctx, &Reply::Hello(ctx.id.clone()))?;
     let mut last_request = Instant::now();
-    loop {
+    let close = loop {
         if ctx.stop.load(Ordering::Acquire) {
-            let _ = send(&stream, "BYE server shutting down\n");
-            linger_close(&stream);
-            return Ok(());
+            break Close::ShuttingDown;
         }
         let line = match reader.read_line() {
             Ok(Line::Complete(line)) => line,
             Ok(Line::Eof) => return Ok(()),
-            Ok(Line::TooLong) => {
-                send(
-                    &stream,
-                    &format!("ERR line too long (max {MAX_LINE} bytes)\n"),
-                )?;
-                linger_close(&stream);
-                return Ok(());
-            }
+            Ok(Line::TooLong) => break Close::LineTooLong,
             Err(e) if is_timeout(&e) => {
                 if last_request.elapsed() >= ctx.config.idle_timeout {
-                    send(&stream, "ERR idle timeout\n")?;
-                    linger_close(&stream);
-                    return Ok(());
+                    break Close::IdleTimeout;
                 }
                 continue; // partial input stays buffered in the reader
             }
@@ -332,20 +329,17 @@ fn serve_connection(stream: TcpStream, ctx: &Ctx) -> io::Result<()> {
         };
         let reply = match parse_request(&line) {
             Ok(Request::Pull(after)) => match long_poll(ctx, after) {
-                Poll::New(version, state) => {
-                    format!("STATE {} {}\n", version.get(), state.payload())
-                }
-                Poll::NoChange(version) => format!("NOCHANGE {}\n", version.get()),
-                Poll::Stopping => continue, // the check at the top says BYE
+                Poll::New(version, state) => Reply::State(version, state),
+                Poll::NoChange(version) => Reply::NoChange(version),
+                Poll::Stopping => break Close::ShuttingDown,
             },
-            Ok(Request::Quit) => {
-                send(&stream, "BYE quit\n")?;
-                linger_close(&stream);
-                return Ok(());
-            }
-            Err(reason) => format!("ERR {reason}\n"),
+            Ok(Request::Quit) => break Close::Quit,
+            Err(reason) => Reply::Err(reason),
         };
-        send(&stream, &reply)?;
+        send(&stream, ctx, &reply)?;
         last_request = Instant::now();
-    }
+    };
+    send(&stream, ctx, &close.reply())?;
+    linger_close(&stream);
+    Ok(())
 }
