@@ -20,10 +20,11 @@ use remote_pull::protocol::{
 };
 use remote_pull::server::{Server, ServerConfig};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use support::wait_bounded;
@@ -37,6 +38,7 @@ fn server_config() -> ServerConfig {
         idle_timeout: Duration::from_secs(60),
         tick: Duration::from_millis(50),
         write_timeout: Duration::from_secs(5),
+        linger: Duration::from_secs(2),
         max_connections: 64,
     }
 }
@@ -111,17 +113,22 @@ struct Raw {
 impl Raw {
     /// Connects and checks the greeting.
     fn open(server: &Server) -> Raw {
-        let stream =
-            TcpStream::connect_timeout(&server.addr(), Duration::from_secs(5)).expect("connect");
+        let (raw, hello) = Raw::connect(server.addr());
+        assert_eq!(hello, format!("HELLO pushpull-remote {}", server.id()));
+        raw
+    }
+
+    /// Connects and returns the first line, which should be the greeting.
+    fn connect(addr: SocketAddr) -> (Raw, String) {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
         stream.set_read_timeout(Some(LIMIT)).unwrap();
         stream.set_write_timeout(Some(LIMIT)).unwrap();
         let mut raw = Raw {
             reader: LineReader::new(stream.try_clone().unwrap(), 4096),
             stream,
         };
-        let hello = raw.line();
-        assert_eq!(hello, format!("HELLO pushpull-remote {}", server.id()));
-        raw
+        let first = raw.line();
+        (raw, first)
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -837,6 +844,10 @@ fn example_demo_mode_and_bad_flags() {
         &["--connect", "127.0.0.1:1", "--pushes", "3"],
         &["--pushes", "0"],
         &["--long-poll-ms", "soon"],
+        &["--connect", "127.0.0.1:1", "--linger-ms", "100"],
+        &["--connect", "127.0.0.1:1", "--max-connections", "3"],
+        &["--linger-ms", "60001"],
+        &["--max-connections", "0"],
         &["--frobnicate"],
     ] {
         let (mut child, lines, errors) = spawn_example(args);
@@ -850,4 +861,217 @@ fn example_demo_mode_and_bad_flags() {
             "{args:?} printed to stdout"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostage attacks on the example server (issue 12): a few connections that try to hold
+// their slots forever, against a server with short deadlines set by its flags
+// ---------------------------------------------------------------------------------------
+
+/// How long past a deadline the server may take to act on it, however loaded the machine:
+/// the bound that proves "no hang", not a performance target.
+const SLACK: Duration = Duration::from_secs(5);
+/// An attacker's pace: one byte (or one line) this often.
+const TRICKLE: Duration = Duration::from_millis(150);
+/// Attackers per test; the server gets one slot more, for a well-behaved client.
+const ATTACKERS: usize = 6;
+
+/// `remote_pull --serve 127.0.0.1:0` plus `args`, killed if the test ends before it does.
+struct ServeProcess {
+    child: Child,
+    addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+}
+
+impl ServeProcess {
+    fn start(args: &[&str]) -> ServeProcess {
+        let mut all = vec!["--serve", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let (child, lines, _errors) = spawn_example(&all);
+        let first = lines
+            .recv_timeout(LIMIT)
+            .expect("no 'listening on' line from the server");
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .expect("a socket address");
+        ServeProcess { child, addr, lines }
+    }
+
+    /// Waits (bounded) for the server to exit by itself, its clients gone; returns its
+    /// "server done" line.
+    fn finish(&mut self) -> String {
+        let status = wait_bounded(&mut self.child, LIMIT, "remote_pull --serve");
+        assert!(status.success(), "server failed: {status}");
+        let out = rest(&self.lines);
+        out.into_iter()
+            .find(|l| l.starts_with("server done: "))
+            .expect("a 'server done' line")
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server flags of the attack tests: pushes spread over the attack, one slot per
+/// attacker plus one, and the other limits as given.
+fn attack_server(limits: &[&str]) -> ServeProcess {
+    let slots = (ATTACKERS + 1).to_string();
+    let mut args = vec![
+        "--pushes",
+        "100",
+        "--interval-ms",
+        "30",
+        "--long-poll-ms",
+        "200",
+        "--grace-ms",
+        "60000",
+        "--max-connections",
+        &slots,
+    ];
+    args.extend_from_slice(limits);
+    ServeProcess::start(&args)
+}
+
+/// A well-behaved client of `server` on its own thread, which reports on `connected` when
+/// it is in, and gives up after `give_up_after` without a usable connection.
+fn spawn_good_client(
+    wg: &WaitGroup,
+    server: &ServeProcess,
+    give_up_after: Duration,
+    connected: mpsc::Sender<()>,
+) -> JoinHandle<(ClientReport, Vec<Update>)> {
+    let addr = server.addr.to_string();
+    let config = ClientConfig {
+        give_up_after,
+        ..client_config()
+    };
+    wg.spawn(move || {
+        let mut updates = Vec::new();
+        let report = client(&addr, &config, |event| match event {
+            Event::Connected { .. } => {
+                let _ = connected.send(());
+                true
+            }
+            Event::Update(u) => {
+                updates.push(u.clone());
+                !u.state.finished
+            }
+            _ => true,
+        });
+        (report, updates)
+    })
+}
+
+/// A well-behaved client's run: no error, sound updates ending at the finished state.
+fn assert_served(who: &str, (report, updates): &(ClientReport, Vec<Update>)) {
+    assert_eq!(report.error, None, "{who} client: {report:?}");
+    assert_sound(updates);
+    assert!(
+        updates.last().unwrap().state.finished,
+        "{who} client did not see the last version"
+    );
+}
+
+/// Runs `attack` on `ATTACKERS` threads against `server`, which must free each
+/// attacker's slot by `deadline` (+ [`SLACK`]) after the attacker took it and signalled
+/// `ready`; meanwhile a well-behaved client connected before the attack must be served
+/// throughout on its one connection, and one arriving when every slot is taken (ERR busy)
+/// must get in by the deadline and be served. An attacker returns how long the server let
+/// it hold its slot (`None`: it still held it when the test stopped it).
+fn run_attack(
+    server: &ServeProcess,
+    deadline: Duration,
+    attack: fn(SocketAddr, mpsc::Sender<()>, &AtomicBool) -> Option<Duration>,
+) {
+    let clients = WaitGroup::new();
+    let (connected, early_in) = mpsc::channel();
+    let early = spawn_good_client(&clients, server, LIMIT, connected);
+    early_in
+        .recv_timeout(LIMIT)
+        .expect("the early client did not connect");
+
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers = WaitGroup::new();
+    let (ready, all_ready) = mpsc::channel();
+    let handles: Vec<_> = (0..ATTACKERS)
+        .map(|_| {
+            let (addr, ready, stop) = (server.addr, ready.clone(), Arc::clone(&stop));
+            attackers.spawn(move || attack(addr, ready, &stop))
+        })
+        .collect();
+    for _ in 0..ATTACKERS {
+        all_ready
+            .recv_timeout(LIMIT)
+            .expect("an attacker did not get its slot");
+    }
+
+    // Every slot is taken: the late client is turned away (ERR busy) and retries; it gives
+    // up unless the server frees a slot by the deadline.
+    let late = spawn_good_client(&clients, server, deadline + SLACK, mpsc::channel().0);
+    assert!(clients.wait_for(LIMIT), "the good clients did not finish");
+    stop.store(true, Ordering::Relaxed);
+    assert!(
+        attackers.wait_for(LIMIT),
+        "the attackers did not stop when told"
+    );
+    let held: Vec<Option<Duration>> = handles
+        .into_iter()
+        .map(|h| h.join().expect("attacker panicked"))
+        .collect();
+    eprintln!(
+        "attack over after {:?}; the server freed the attackers' slots after {held:?}",
+        started.elapsed()
+    );
+    for held in held {
+        let held = held.expect("an attacker still held its slot when the test stopped it");
+        assert!(
+            held <= deadline + SLACK,
+            "an attacker held its slot for {held:?}, deadline {deadline:?}"
+        );
+    }
+
+    let early = early.join().expect("early client panicked");
+    assert_served("early", &early);
+    assert_eq!(
+        early.0.connections, 1,
+        "the early client lost its connection during the attack"
+    );
+    assert_served("late", &late.join().expect("late client panicked"));
+}
+
+/// Linger attack: `QUIT`, then after `BYE` one byte every [`TRICKLE`], never reading.
+/// Returns when a write fails: the server closed the connection.
+fn quit_then_trickle(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    let (mut raw, hello) = Raw::connect(addr);
+    assert!(hello.starts_with("HELLO "), "not admitted: {hello:?}");
+    assert_eq!(raw.ask(b"QUIT\n"), "BYE quit");
+    let bye = Instant::now();
+    ready.send(()).unwrap();
+    while !stop.load(Ordering::Relaxed) {
+        thread::sleep(TRICKLE); // the attacker's pace
+        if raw.stream.write_all(b"x").is_err() {
+            return Some(bye.elapsed());
+        }
+    }
+    None
+}
+
+#[test]
+fn linger_drain_has_an_overall_deadline_against_trickling_clients() {
+    let started = Instant::now();
+    let mut server = attack_server(&["--linger-ms", "500"]);
+    run_attack(&server, Duration::from_millis(500), quit_then_trickle);
+    eprintln!("{}", server.finish());
+    eprintln!("test took {:?}", started.elapsed());
 }

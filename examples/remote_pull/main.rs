@@ -19,8 +19,9 @@
 //!   version I have", printing each new version as it arrives, and reconnects with
 //!   exponential backoff when the server goes away;
 //! * every connect, read and write is bounded by a timeout; lines are capped at
-//!   [`MAX_LINE`] bytes; a misbehaving client (garbage, over-long line, stalled, gone
-//!   mid-request) costs the server one thread for a bounded time and nothing else.
+//!   [`MAX_LINE`](protocol::MAX_LINE) bytes; a misbehaving client (garbage, over-long line,
+//!   stalled, trickling, gone mid-request) costs the server one thread and one connection
+//!   slot for a bounded time and nothing else (below).
 //!
 //! # Protocol
 //!
@@ -29,6 +30,22 @@
 //! `STATE <v> <payload>` or `NOCHANGE <v>`, `QUIT` gets `BYE quit`, anything else `ERR`.
 //! The [`protocol`] module has all of it in one place: the grammar, every reply, and every
 //! reason the server closes a connection.
+
+//! # What a client can cost the server
+//!
+//! One thread and one of the `--max-connections` slots, for a bounded time whatever it
+//! does. Each phase of a connection has an overall deadline, measured from the start of the
+//! phase: a client that sends or reads one byte at a time cannot stretch it.
+//!
+//! | phase | ends by | default | flag |
+//! |---|---|---|---|
+//! | waiting for a request | the idle timeout after the last complete request (or connecting) | 30 s | |
+//! | long-polling a `PULL` | the long-poll timeout | 2 s | `--long-poll-ms` |
+//! | writing a reply, the greeting or the last line | the write timeout | 5 s | |
+//! | closing: draining input after the last line (`BYE`, `ERR`) | the linger time | 2 s | `--linger-ms` |
+//!
+//! So a connection slot held by a client that stopped making requests is free again after
+//! at most idle timeout + write timeout + linger.
 
 #[path = "../support/cli.rs"]
 mod cli;
@@ -43,8 +60,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "\
-usage: remote_pull [--pushes K] [--interval-ms MS] [--long-poll-ms MS]
-       remote_pull --serve ADDR [--pushes K] [--interval-ms MS] [--long-poll-ms MS] [--grace-ms MS]
+usage: remote_pull [--pushes K] [--interval-ms MS] [SERVER LIMITS]
+       remote_pull --serve ADDR [--pushes K] [--interval-ms MS] [--grace-ms MS] [SERVER LIMITS]
        remote_pull --connect ADDR [--for SECS] [--give-up-secs SECS]
 
 Shares a state over a persistent loopback TCP connection: a server pushes K versions, a
@@ -58,13 +75,19 @@ options:
   --connect ADDR      run the client: print each new version; exit 0 after the last one
   --pushes K          versions to push (1..=1000000, default 60)
   --interval-ms MS    pause between pushes (0..=60000, default 50)
-  --long-poll-ms MS   how long the server holds a PULL (10..=60000, default 2000)
   --grace-ms MS       server: serve after the last push until clients leave, at most MS
                       (0..=3600000, default 5000)
   --for SECS          client: stop after SECS seconds (1..=86400; default: no limit)
   --give-up-secs S    client: give up after S seconds without a usable connection
                       (1..=86400, default 10)
   -h, --help          print this help
+
+server limits (with --serve or the default mode):
+  --long-poll-ms MS   how long the server holds a PULL (10..=60000, default 2000)
+  --linger-ms MS      after its last line (BYE or ERR) a connection drains what the client
+                      still sends for at most MS, then closes (0..=60000, default 2000)
+  --max-connections N more connections at once are greeted with ERR busy and closed
+                      (1..=100000, default 64)
 
 exit code: 0 success, 1 failure (missed/out-of-order versions, unreachable server), 2 bad arguments";
 
@@ -82,6 +105,8 @@ struct Options {
     interval: Duration,
     long_poll: Duration,
     grace: Duration,
+    linger: Duration,
+    max_connections: usize,
     run_for: Option<Duration>,
     give_up: Duration,
 }
@@ -98,6 +123,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         interval: Duration::from_millis(50),
         long_poll: Duration::from_secs(2),
         grace: Duration::from_secs(5),
+        linger: ServerConfig::default().linger,
+        max_connections: ServerConfig::default().max_connections,
         run_for: None,
         give_up: Duration::from_secs(10),
     };
@@ -125,6 +152,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             "--interval-ms" => o.interval = ms(flags.number(&flag, inline, 0, 60_000)?),
             "--long-poll-ms" => o.long_poll = ms(flags.number(&flag, inline, 10, 60_000)?),
             "--grace-ms" => o.grace = ms(flags.number(&flag, inline, 0, 3_600_000)?),
+            "--linger-ms" => o.linger = ms(flags.number(&flag, inline, 0, 60_000)?),
+            "--max-connections" => {
+                o.max_connections = flags.number(&flag, inline, 1, 100_000)? as usize
+            }
             "--for" => {
                 o.run_for = Some(Duration::from_secs(flags.number(&flag, inline, 1, 86_400)?))
             }
@@ -145,10 +176,17 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             .iter()
             .find(|f| has(f))
             .map(|f| (*f, "--connect")),
-        Mode::Connect(_) => ["--pushes", "--interval-ms", "--long-poll-ms", "--grace-ms"]
-            .iter()
-            .find(|f| has(f))
-            .map(|f| (*f, "--serve or the default mode")),
+        Mode::Connect(_) => [
+            "--pushes",
+            "--interval-ms",
+            "--grace-ms",
+            "--long-poll-ms",
+            "--linger-ms",
+            "--max-connections",
+        ]
+        .iter()
+        .find(|f| has(f))
+        .map(|f| (*f, "--serve or the default mode")),
     };
     if let Some((flag, needs)) = misplaced {
         return Err(format!("{flag} only applies with {needs}"));
@@ -159,6 +197,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
 fn server_config(o: &Options) -> ServerConfig {
     ServerConfig {
         long_poll: o.long_poll,
+        linger: o.linger,
+        max_connections: o.max_connections,
         ..ServerConfig::default()
     }
 }

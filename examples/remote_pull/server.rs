@@ -2,7 +2,8 @@
 
 use super::client::CONNECT_TIMEOUT;
 use super::protocol::{
-    is_timeout, parse_request, send_by, Close, Line, LineReader, Reply, Request, State, MAX_LINE,
+    at_least_1ms, is_timeout, parse_request, send_by, Close, Line, LineReader, Reply, Request,
+    State, MAX_LINE,
 };
 use pushpull::{Shared, Version, WaitGroup};
 use std::fmt;
@@ -33,8 +34,12 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Read timeout of a connection: how often a connection thread checks for shutdown.
     pub tick: Duration,
-    /// Write timeout of a connection.
+    /// Bound of each reply, all of it: a client that reads slowly cannot stretch it.
     pub write_timeout: Duration,
+    /// After its last line (`BYE` or `ERR`) a connection reads and discards what the client
+    /// still sends, so that the line is not lost to a TCP reset: for this long at most,
+    /// however the client trickles. Zero closes at once.
+    pub linger: Duration,
     /// More concurrent connections than this are greeted with `ERR busy` and closed.
     pub max_connections: usize,
 }
@@ -46,6 +51,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(30),
             tick: Duration::from_millis(200),
             write_timeout: Duration::from_secs(5),
+            linger: Duration::from_secs(2),
             max_connections: 64,
         }
     }
@@ -282,18 +288,27 @@ fn long_poll(ctx: &Ctx, after: Version) -> Poll {
 }
 
 /// Closes after a final reply without resetting the connection: stop writing, then drain
-/// (bounded) what the client still sends, so that our last line is not lost to a reset.
-fn linger_close(stream: &TcpStream) {
+/// what the client still sends, so that our last line is not lost to a reset. Bounded by
+/// `deadline` overall (each read may wait only for what is left of it, so a client
+/// trickling bytes cannot stretch it) and by [`LINGER_MAX_BYTES`].
+fn linger_close(stream: &TcpStream, deadline: Instant) {
     let _ = stream.shutdown(Shutdown::Write);
     let mut sink = [0u8; MAX_LINE];
     let mut drained = 0;
-    while drained < 64 * 1024 {
+    while drained < LINGER_MAX_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(at_least_1ms(left))).is_err() {
+            break;
+        }
         match (&*stream).read(&mut sink) {
             Ok(0) | Err(_) => break, // EOF, timeout or reset: done either way
             Ok(n) => drained += n,
         }
     }
 }
+
+/// The most a lingering connection drains before it closes anyway.
+const LINGER_MAX_BYTES: usize = 64 * 1024;
 
 /// Sends `reply`, all of it within the write timeout.
 fn send(stream: &TcpStream, ctx: &Ctx, reply: &Reply) -> io::Result<()> {
@@ -340,6 +355,6 @@ fn serve_connection(stream: TcpStream, ctx: &Ctx) -> io::Result<()> {
         last_request = Instant::now();
     };
     send(&stream, ctx, &close.reply())?;
-    linger_close(&stream);
+    linger_close(&stream, Instant::now() + ctx.config.linger);
     Ok(())
 }
