@@ -16,7 +16,8 @@ use pushpull::Version;
 use pushpull::WaitGroup;
 use remote_pull::client::{client, ClientConfig, ClientReport, Event, Update};
 use remote_pull::protocol::{
-    parse_decimal, parse_reply, parse_request, Line, LineReader, Reply, Request, State, MAX_LINE,
+    is_timeout, parse_decimal, parse_reply, parse_request, Line, LineReader, Reply, Request, State,
+    MAX_LINE,
 };
 use remote_pull::server::{Server, ServerConfig};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -35,7 +36,9 @@ const LIMIT: Duration = Duration::from_secs(30);
 fn server_config() -> ServerConfig {
     ServerConfig {
         long_poll: Duration::from_millis(300),
+        greeting_timeout: Duration::from_secs(60),
         idle_timeout: Duration::from_secs(60),
+        max_invalid_requests: 100,
         tick: Duration::from_millis(50),
         write_timeout: Duration::from_secs(5),
         linger: Duration::from_secs(2),
@@ -320,6 +323,40 @@ fn pull_rejects_spaces_around_its_version() {
 }
 
 #[test]
+fn invalid_requests_per_connection_are_capped() {
+    let server = start(ServerConfig {
+        max_invalid_requests: 3,
+        ..server_config()
+    });
+    server.push_tick(false);
+    let mut raw = Raw::open(&server);
+    assert_eq!(raw.ask(b"\n"), "ERR empty request");
+    assert!(raw.ask(b"PULL +1\n").starts_with("ERR bad version"));
+    // Valid requests in between do not wipe the slate.
+    assert_eq!(raw.ask(b"PULL 0\n"), "STATE 1 tick=1 sum=1 finished=false");
+    assert!(raw.ask(b"HELLO\n").starts_with("ERR unknown request"));
+    assert_eq!(raw.ask(b"\n"), "ERR too many invalid requests (max 3)");
+    raw.assert_closed();
+    // Pipelined, the same: three answered, the fourth closes, the rest is never read.
+    let mut raw = Raw::open(&server);
+    raw.send(b"\n\n\n\nPULL 0\n\n");
+    for _ in 0..3 {
+        assert_eq!(raw.line(), "ERR empty request");
+    }
+    assert_eq!(raw.line(), "ERR too many invalid requests (max 3)");
+    raw.assert_closed();
+    // Other connections keep their own count.
+    let mut fresh = Raw::open(&server);
+    assert_eq!(fresh.ask(b"\n"), "ERR empty request");
+    assert_eq!(
+        fresh.ask(b"PULL 0\n"),
+        "STATE 1 tick=1 sum=1 finished=false"
+    );
+    drop(fresh);
+    assert!(server.shutdown(LIMIT));
+}
+
+#[test]
 fn over_long_line_gets_err_and_closes_only_that_connection() {
     let server = start(server_config());
     server.push_tick(false);
@@ -397,6 +434,7 @@ fn server_survives_clients_that_vanish_mid_request() {
 #[test]
 fn stalled_clients_do_not_hold_up_others_and_are_timed_out() {
     let server = start(ServerConfig {
+        greeting_timeout: Duration::from_millis(500),
         idle_timeout: Duration::from_millis(500),
         ..server_config()
     });
@@ -418,9 +456,9 @@ fn stalled_clients_do_not_hold_up_others_and_are_timed_out() {
     assert_eq!(updates.last().unwrap().version, last);
 
     // The idle ones are told and closed; the long-poller got NOCHANGE replies, never a state.
-    assert_eq!(silent.line(), "ERR idle timeout");
+    assert_eq!(silent.line(), "ERR greeting timeout");
     silent.assert_closed();
-    assert_eq!(partial.line(), "ERR idle timeout");
+    assert_eq!(partial.line(), "ERR greeting timeout");
     partial.assert_closed();
     let nochange = future.line();
     let at: u64 = nochange
@@ -847,6 +885,12 @@ fn example_demo_mode_and_bad_flags() {
         &["--connect", "127.0.0.1:1", "--linger-ms", "100"],
         &["--connect", "127.0.0.1:1", "--max-connections", "3"],
         &["--linger-ms", "60001"],
+        &["--connect", "127.0.0.1:1", "--idle-timeout-ms", "100"],
+        &["--connect", "127.0.0.1:1", "--greeting-timeout-ms", "100"],
+        &["--connect", "127.0.0.1:1", "--max-invalid-requests", "1"],
+        &["--idle-timeout-ms", "5"],
+        &["--greeting-timeout-ms", "9"],
+        &["--max-invalid-requests", "-1"],
         &["--max-connections", "0"],
         &["--frobnicate"],
     ] {
@@ -978,17 +1022,17 @@ fn assert_served(who: &str, (report, updates): &(ClientReport, Vec<Update>)) {
     );
 }
 
-/// Runs `attack` on `ATTACKERS` threads against `server`, which must free each
+/// An attacker: connects to the server, signals `ready` when it holds a slot, and returns
+/// how long the server let it hold the slot (`None`: still held when `stop` was set).
+type Attack = fn(SocketAddr, mpsc::Sender<()>, &AtomicBool) -> Option<Duration>;
+
+/// Runs `attacks` (in turn) on `ATTACKERS` threads against `server`, which must free each
 /// attacker's slot by `deadline` (+ [`SLACK`]) after the attacker took it and signalled
 /// `ready`; meanwhile a well-behaved client connected before the attack must be served
 /// throughout on its one connection, and one arriving when every slot is taken (ERR busy)
 /// must get in by the deadline and be served. An attacker returns how long the server let
 /// it hold its slot (`None`: it still held it when the test stopped it).
-fn run_attack(
-    server: &ServeProcess,
-    deadline: Duration,
-    attack: fn(SocketAddr, mpsc::Sender<()>, &AtomicBool) -> Option<Duration>,
-) {
+fn run_attack(server: &ServeProcess, deadline: Duration, attacks: &[Attack]) {
     let clients = WaitGroup::new();
     let (connected, early_in) = mpsc::channel();
     let early = spawn_good_client(&clients, server, LIMIT, connected);
@@ -1001,7 +1045,8 @@ fn run_attack(
     let attackers = WaitGroup::new();
     let (ready, all_ready) = mpsc::channel();
     let handles: Vec<_> = (0..ATTACKERS)
-        .map(|_| {
+        .map(|i| {
+            let attack = attacks[i % attacks.len()];
             let (addr, ready, stop) = (server.addr, ready.clone(), Arc::clone(&stop));
             attackers.spawn(move || attack(addr, ready, &stop))
         })
@@ -1071,7 +1116,139 @@ fn quit_then_trickle(
 fn linger_drain_has_an_overall_deadline_against_trickling_clients() {
     let started = Instant::now();
     let mut server = attack_server(&["--linger-ms", "500"]);
-    run_attack(&server, Duration::from_millis(500), quit_then_trickle);
+    run_attack(&server, Duration::from_millis(500), &[quit_then_trickle]);
+    eprintln!("{}", server.finish());
+    eprintln!("test took {:?}", started.elapsed());
+}
+
+/// Sends `opening` (a valid request, if not empty) and reads its reply, signals `ready`,
+/// then sends `drip` (if not empty) every [`TRICKLE`] and reads whatever comes meanwhile:
+/// `ERR` replies to its invalid lines, until the server's last line `closing`. Returns how
+/// long after connecting (or the opening reply) that came.
+fn drip(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+    (opening, drip, closing): (&[u8], &[u8], &str),
+) -> Option<Duration> {
+    let (mut raw, hello) = Raw::connect(addr);
+    let mut since = Instant::now();
+    assert!(hello.starts_with("HELLO "), "not admitted: {hello:?}");
+    if !opening.is_empty() {
+        let reply = raw.ask(opening);
+        since = Instant::now();
+        assert!(
+            reply.starts_with("STATE ") || reply.starts_with("NOCHANGE "),
+            "{reply:?}"
+        );
+    }
+    ready.send(()).unwrap();
+    while !stop.load(Ordering::Relaxed) {
+        // After the server closes, a write may fail; its last line is still there to read.
+        let _ = raw.stream.write_all(drip);
+        let next = Instant::now() + TRICKLE; // the attacker's pace
+        loop {
+            match raw.reader.read_line_by(next) {
+                Ok(Line::Complete(line)) if line == closing.as_bytes() => {
+                    return Some(since.elapsed())
+                }
+                Ok(Line::Complete(line)) if line.starts_with(b"ERR ") => {}
+                Err(e) if is_timeout(&e) => break,
+                other => panic!("attacker: expected {closing:?}, got {other:?}"),
+            }
+        }
+    }
+    None
+}
+
+/// Idle attack: one valid request, then an empty line every [`TRICKLE`].
+fn pull_then_send_empty_lines(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    drip(addr, ready, stop, (b"PULL 0\n", b"\n", "ERR idle timeout"))
+}
+
+/// Idle attack: one valid request, then an invalid one every [`TRICKLE`].
+fn pull_then_send_invalid_lines(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    drip(
+        addr,
+        ready,
+        stop,
+        (b"PULL 0\n", b"PULL +1\n", "ERR idle timeout"),
+    )
+}
+
+/// Idle attack: one valid request, then a next one that never ends, a byte every
+/// [`TRICKLE`].
+fn pull_then_trickle_a_request(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    drip(addr, ready, stop, (b"PULL 0\n", b"0", "ERR idle timeout"))
+}
+
+#[test]
+fn invalid_lines_do_not_reset_the_idle_timer() {
+    let started = Instant::now();
+    let mut server = attack_server(&[
+        "--idle-timeout-ms",
+        "500",
+        "--max-invalid-requests",
+        "1000000",
+    ]);
+    let attacks: [Attack; 3] = [
+        pull_then_send_empty_lines,
+        pull_then_send_invalid_lines,
+        pull_then_trickle_a_request,
+    ];
+    run_attack(&server, Duration::from_millis(500), &attacks);
+    eprintln!("{}", server.finish());
+    eprintln!("test took {:?}", started.elapsed());
+}
+
+/// Greeting attack: connected, and not a word.
+fn say_nothing(addr: SocketAddr, ready: mpsc::Sender<()>, stop: &AtomicBool) -> Option<Duration> {
+    drip(addr, ready, stop, (b"", b"", "ERR greeting timeout"))
+}
+
+/// Greeting attack: an empty line every [`TRICKLE`] from the start.
+fn send_empty_lines(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    drip(addr, ready, stop, (b"", b"\n", "ERR greeting timeout"))
+}
+
+/// Greeting attack: a first request that never ends, a byte every [`TRICKLE`].
+fn trickle_a_request(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    drip(addr, ready, stop, (b"", b"0", "ERR greeting timeout"))
+}
+
+#[test]
+fn greeting_phase_has_an_overall_deadline() {
+    let started = Instant::now();
+    let mut server = attack_server(&[
+        "--greeting-timeout-ms",
+        "500",
+        "--idle-timeout-ms",
+        "60000",
+        "--max-invalid-requests",
+        "1000000",
+    ]);
+    let attacks: [Attack; 3] = [say_nothing, send_empty_lines, trickle_a_request];
+    run_attack(&server, Duration::from_millis(500), &attacks);
     eprintln!("{}", server.finish());
     eprintln!("test took {:?}", started.elapsed());
 }

@@ -33,19 +33,25 @@
 
 //! # What a client can cost the server
 //!
-//! One thread and one of the `--max-connections` slots, for a bounded time whatever it
-//! does. Each phase of a connection has an overall deadline, measured from the start of the
-//! phase: a client that sends or reads one byte at a time cannot stretch it.
+//! One thread and one of the `--max-connections` slots (default 64), for a bounded time
+//! unless it keeps making valid requests. Each phase of a connection has an overall
+//! deadline, measured from the start of the phase: a client that sends or reads one byte
+//! at a time cannot stretch it.
 //!
 //! | phase | ends by | default | flag |
 //! |---|---|---|---|
-//! | waiting for a request | the idle timeout after the last complete request (or connecting) | 30 s | |
+//! | greeting: from connecting to the first valid request | the greeting timeout | 10 s | `--greeting-timeout-ms` |
+//! | waiting for the next valid request after a reply | the idle timeout | 30 s | `--idle-timeout-ms` |
 //! | long-polling a `PULL` | the long-poll timeout | 2 s | `--long-poll-ms` |
-//! | writing a reply, the greeting or the last line | the write timeout | 5 s | |
+//! | writing the greeting, a reply or the last line | the write timeout | 5 s | |
 //! | closing: draining input after the last line (`BYE`, `ERR`) | the linger time | 2 s | `--linger-ms` |
 //!
-//! So a connection slot held by a client that stopped making requests is free again after
-//! at most idle timeout + write timeout + linger.
+//! Only a valid request (`PULL <version>`) moves a connection from one deadline to the
+//! next: empty, invalid and unfinished lines do not, and after `--max-invalid-requests`
+//! (default 8) invalid ones the next closes the connection. So a slot held by a client that
+//! makes no valid request is free again after at most greeting (or idle) timeout + write
+//! timeout + linger, and the server shuts down within one tick (200 ms) of being told,
+//! plus write timeout + linger.
 
 #[path = "../support/cli.rs"]
 mod cli;
@@ -84,6 +90,16 @@ options:
 
 server limits (with --serve or the default mode):
   --long-poll-ms MS   how long the server holds a PULL (10..=60000, default 2000)
+  --greeting-timeout-ms MS
+                      a new connection must make a valid request within MS, or is closed
+                      (10..=3600000, default 10000)
+  --idle-timeout-ms MS
+                      after each reply the next valid request must come within MS, or the
+                      connection is closed; invalid lines do not restart this clock
+                      (10..=3600000, default 30000)
+  --max-invalid-requests N
+                      invalid requests a connection may make; the next one closes it
+                      (0..=1000000, default 8)
   --linger-ms MS      after its last line (BYE or ERR) a connection drains what the client
                       still sends for at most MS, then closes (0..=60000, default 2000)
   --max-connections N more connections at once are greeted with ERR busy and closed
@@ -105,6 +121,9 @@ struct Options {
     interval: Duration,
     long_poll: Duration,
     grace: Duration,
+    greeting_timeout: Duration,
+    idle_timeout: Duration,
+    max_invalid_requests: u32,
     linger: Duration,
     max_connections: usize,
     run_for: Option<Duration>,
@@ -123,6 +142,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         interval: Duration::from_millis(50),
         long_poll: Duration::from_secs(2),
         grace: Duration::from_secs(5),
+        greeting_timeout: ServerConfig::default().greeting_timeout,
+        idle_timeout: ServerConfig::default().idle_timeout,
+        max_invalid_requests: ServerConfig::default().max_invalid_requests,
         linger: ServerConfig::default().linger,
         max_connections: ServerConfig::default().max_connections,
         run_for: None,
@@ -152,6 +174,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             "--interval-ms" => o.interval = ms(flags.number(&flag, inline, 0, 60_000)?),
             "--long-poll-ms" => o.long_poll = ms(flags.number(&flag, inline, 10, 60_000)?),
             "--grace-ms" => o.grace = ms(flags.number(&flag, inline, 0, 3_600_000)?),
+            "--greeting-timeout-ms" => {
+                o.greeting_timeout = ms(flags.number(&flag, inline, 10, 3_600_000)?)
+            }
+            "--idle-timeout-ms" => o.idle_timeout = ms(flags.number(&flag, inline, 10, 3_600_000)?),
+            "--max-invalid-requests" => {
+                o.max_invalid_requests = flags.number(&flag, inline, 0, 1_000_000)? as u32
+            }
             "--linger-ms" => o.linger = ms(flags.number(&flag, inline, 0, 60_000)?),
             "--max-connections" => {
                 o.max_connections = flags.number(&flag, inline, 1, 100_000)? as usize
@@ -181,6 +210,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             "--interval-ms",
             "--grace-ms",
             "--long-poll-ms",
+            "--greeting-timeout-ms",
+            "--idle-timeout-ms",
+            "--max-invalid-requests",
             "--linger-ms",
             "--max-connections",
         ]
@@ -197,6 +229,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
 fn server_config(o: &Options) -> ServerConfig {
     ServerConfig {
         long_poll: o.long_poll,
+        greeting_timeout: o.greeting_timeout,
+        idle_timeout: o.idle_timeout,
+        max_invalid_requests: o.max_invalid_requests,
         linger: o.linger,
         max_connections: o.max_connections,
         ..ServerConfig::default()

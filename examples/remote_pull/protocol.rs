@@ -26,7 +26,7 @@
 //! |---|---|
 //! | `PULL <version>` | `STATE <v> <payload>` as soon as the server's version `v` > `<version>`, or `NOCHANGE <v>` (the current version) if nothing newer arrived within the server's long-poll timeout |
 //! | `QUIT` | `BYE quit`, then the server closes |
-//! | anything else (empty, unknown, malformed, not UTF-8) | `ERR <reason>`; the connection stays usable |
+//! | anything else (empty, unknown, malformed, not UTF-8) | `ERR <reason>`; the connection stays usable, up to the server's cap on invalid requests per connection: the one after the cap gets `ERR too many invalid requests (max <n>)` and the server closes |
 //!
 //! `<payload>` is `tick=<n> sum=<n> finished=<true|false>` ([`State`]): the pusher adds one
 //! to `tick` and `tick` to `sum` per push (so a state at version `v` has `tick == v` and
@@ -43,7 +43,9 @@
 //! | `BYE quit` | the client sent `QUIT` |
 //! | `BYE server shutting down` | the server stops |
 //! | `ERR busy` | instead of the greeting: the server has its maximum of connections |
-//! | `ERR idle timeout` | no complete request within the idle timeout |
+//! | `ERR greeting timeout` | no valid request within the greeting timeout after connecting |
+//! | `ERR idle timeout` | no valid request within the idle timeout after the last reply |
+//! | `ERR too many invalid requests (max <n>)` | the invalid request after the `<n>` a connection may make |
 //! | `ERR line too long (max 512 bytes)` | a line over [`MAX_LINE`] bytes: the stream is out of sync |
 //!
 //! The server also closes without a word when the client closes its side or a reply cannot
@@ -250,8 +252,12 @@ pub enum Close {
     ShuttingDown,
     /// The server has its maximum of connections (sent instead of the greeting).
     Busy,
-    /// No complete request within the idle timeout.
+    /// No valid request within the greeting timeout after connecting.
+    GreetingTimeout,
+    /// No valid request within the idle timeout after the last reply.
     IdleTimeout,
+    /// One invalid request more than a connection may make (the cap is given).
+    TooManyInvalid(u32),
     /// A line over [`MAX_LINE`] bytes.
     LineTooLong,
 }
@@ -263,7 +269,11 @@ impl Close {
             Close::Quit => Reply::Bye("quit".into()),
             Close::ShuttingDown => Reply::Bye("server shutting down".into()),
             Close::Busy => Reply::Err("busy".into()),
+            Close::GreetingTimeout => Reply::Err("greeting timeout".into()),
             Close::IdleTimeout => Reply::Err("idle timeout".into()),
+            Close::TooManyInvalid(max) => {
+                Reply::Err(format!("too many invalid requests (max {max})"))
+            }
             Close::LineTooLong => Reply::Err(format!("line too long (max {MAX_LINE} bytes)")),
         }
     }

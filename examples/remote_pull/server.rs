@@ -30,8 +30,16 @@ pub struct ConnStats {
 pub struct ServerConfig {
     /// How long a `PULL` waits for a newer version before replying `NOCHANGE`.
     pub long_poll: Duration,
-    /// A connection without a complete request for this long is closed.
+    /// A new connection must make its first valid request within this long, or it is
+    /// closed (`ERR greeting timeout`).
+    pub greeting_timeout: Duration,
+    /// After each reply, the next valid request must come within this long, or the
+    /// connection is closed (`ERR idle timeout`). Only a valid request restarts the clock:
+    /// invalid or unfinished lines, however many, do not.
     pub idle_timeout: Duration,
+    /// A connection may make this many invalid requests (each answered `ERR <reason>`);
+    /// the next one is answered `ERR too many invalid requests` and the connection closed.
+    pub max_invalid_requests: u32,
     /// Read timeout of a connection: how often a connection thread checks for shutdown.
     pub tick: Duration,
     /// Bound of each reply, all of it: a client that reads slowly cannot stretch it.
@@ -48,7 +56,9 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             long_poll: Duration::from_secs(2),
+            greeting_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            max_invalid_requests: 8,
             tick: Duration::from_millis(200),
             write_timeout: Duration::from_secs(5),
             linger: Duration::from_secs(2),
@@ -319,28 +329,55 @@ fn send(stream: &TcpStream, ctx: &Ctx, reply: &Reply) -> io::Result<()> {
     )
 }
 
+/// What [`next_line`] found.
+enum Next {
+    Line(Line),
+    /// The deadline passed before a line was complete.
+    Late,
+    Stopping,
+}
+
+/// Reads the next line, giving up at `due` however the input trickles in, and waking at
+/// least every tick to notice a shutdown.
+fn next_line(reader: &mut LineReader<TcpStream>, due: Instant, ctx: &Ctx) -> io::Result<Next> {
+    loop {
+        if ctx.stop.load(Ordering::Acquire) {
+            return Ok(Next::Stopping);
+        }
+        let left = due.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Next::Late);
+        }
+        let wait = at_least_1ms(left.min(ctx.config.tick));
+        reader.get_ref().set_read_timeout(Some(wait))?;
+        match reader.read_some() {
+            Ok(Some(line)) => return Ok(Next::Line(line)),
+            Ok(None) => {}                 // part of a line; it stays buffered
+            Err(e) if is_timeout(&e) => {} // nothing within the wait
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn serve_connection(stream: TcpStream, ctx: &Ctx) -> io::Result<()> {
+    let connected = Instant::now();
+    let config = &ctx.config;
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(ctx.config.tick))?;
     let mut reader = LineReader::new(stream, MAX_LINE);
     let stream = reader.get_ref().try_clone()?;
     send(&stream, ctx, &Reply::Hello(ctx.id.clone()))?;
-    let mut last_request = Instant::now();
+    // The next valid request is due by `due`, or the connection closes with `late`. Only a
+    // valid request moves the deadline on: empty, invalid and unfinished lines do not.
+    let mut due = connected + config.greeting_timeout;
+    let mut late = Close::GreetingTimeout;
+    let mut invalid = 0u32;
     let close = loop {
-        if ctx.stop.load(Ordering::Acquire) {
-            break Close::ShuttingDown;
-        }
-        let line = match reader.read_line() {
-            Ok(Line::Complete(line)) => line,
-            Ok(Line::Eof) => return Ok(()),
-            Ok(Line::TooLong) => break Close::LineTooLong,
-            Err(e) if is_timeout(&e) => {
-                if last_request.elapsed() >= ctx.config.idle_timeout {
-                    break Close::IdleTimeout;
-                }
-                continue; // partial input stays buffered in the reader
-            }
-            Err(e) => return Err(e),
+        let line = match next_line(&mut reader, due, ctx)? {
+            Next::Line(Line::Complete(line)) => line,
+            Next::Line(Line::Eof) => return Ok(()),
+            Next::Line(Line::TooLong) => break Close::LineTooLong,
+            Next::Late => break late,
+            Next::Stopping => break Close::ShuttingDown,
         };
         let reply = match parse_request(&line) {
             Ok(Request::Pull(after)) => match long_poll(ctx, after) {
@@ -349,12 +386,20 @@ fn serve_connection(stream: TcpStream, ctx: &Ctx) -> io::Result<()> {
                 Poll::Stopping => break Close::ShuttingDown,
             },
             Ok(Request::Quit) => break Close::Quit,
-            Err(reason) => Reply::Err(reason),
+            Err(reason) => {
+                invalid += 1;
+                if invalid > config.max_invalid_requests {
+                    break Close::TooManyInvalid(config.max_invalid_requests);
+                }
+                send(&stream, ctx, &Reply::Err(reason))?;
+                continue; // the deadline stands
+            }
         };
         send(&stream, ctx, &reply)?;
-        last_request = Instant::now();
+        due = Instant::now() + config.idle_timeout;
+        late = Close::IdleTimeout;
     };
     send(&stream, ctx, &close.reply())?;
-    linger_close(&stream, Instant::now() + ctx.config.linger);
+    linger_close(&stream, Instant::now() + config.linger);
     Ok(())
 }
