@@ -331,7 +331,7 @@ fn invalid_requests_per_connection_are_capped() {
     server.push_tick(false);
     let mut raw = Raw::open(&server);
     assert_eq!(raw.ask(b"\n"), "ERR empty request");
-    assert!(raw.ask(b"PULL +1\n").starts_with("ERR bad version"));
+    assert!(raw.ask(b"PULL x\n").starts_with("ERR bad version"));
     // Valid requests in between do not wipe the slate.
     assert_eq!(raw.ask(b"PULL 0\n"), "STATE 1 tick=1 sum=1 finished=false");
     assert!(raw.ask(b"HELLO\n").starts_with("ERR unknown request"));
@@ -962,13 +962,17 @@ impl Drop for ServeProcess {
     }
 }
 
-/// The server flags of the attack tests: pushes spread over the attack, one slot per
-/// attacker plus one, and the other limits as given.
+/// Versions the attack tests' server pushes, 30 ms apart: over the whole attack.
+const PUSHES: u64 = 100;
+
+/// The server flags of the attack tests: [`PUSHES`] pushes, one slot per attacker plus
+/// one, and the limits given.
 fn attack_server(limits: &[&str]) -> ServeProcess {
+    let pushes = PUSHES.to_string();
     let slots = (ATTACKERS + 1).to_string();
     let mut args = vec![
         "--pushes",
-        "100",
+        &pushes,
         "--interval-ms",
         "30",
         "--long-poll-ms",
@@ -982,65 +986,59 @@ fn attack_server(limits: &[&str]) -> ServeProcess {
     ServeProcess::start(&args)
 }
 
-/// A well-behaved client of `server` on its own thread, which reports on `connected` when
-/// it is in, and gives up after `give_up_after` without a usable connection.
-fn spawn_good_client(
+/// A well-behaved client on one raw connection, on its own thread: `PULL <the version it
+/// has>` again and again, checking every reply, until `stop` is set and it has the last
+/// version; then `QUIT`. Signals `ready` after its first reply; returns how many it got.
+/// Any broken connection or bad reply panics the thread.
+fn spawn_steady_client(
     wg: &WaitGroup,
-    server: &ServeProcess,
-    give_up_after: Duration,
-    connected: mpsc::Sender<()>,
-) -> JoinHandle<(ClientReport, Vec<Update>)> {
-    let addr = server.addr.to_string();
-    let config = ClientConfig {
-        give_up_after,
-        ..client_config()
-    };
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<u64> {
     wg.spawn(move || {
-        let mut updates = Vec::new();
-        let report = client(&addr, &config, |event| match event {
-            Event::Connected { .. } => {
-                let _ = connected.send(());
-                true
+        let (mut raw, hello) = Raw::connect(addr);
+        assert!(hello.starts_with("HELLO "), "not admitted: {hello:?}");
+        let (mut version, mut replies) = (0, 0);
+        while !(stop.load(Ordering::Relaxed) && version == PUSHES) {
+            let reply = raw.ask(Request::Pull(Version::from(version)).line().as_bytes());
+            match parse_reply(&reply) {
+                Some(Reply::State(v, state)) if u64::from(v) > version => {
+                    version = u64::from(v);
+                    assert!(state.matches_version(version), "torn state {reply:?}");
+                }
+                Some(Reply::NoChange(v)) if u64::from(v) == version => {}
+                _ => panic!("asked for > v{version}, got {reply:?}"),
             }
-            Event::Update(u) => {
-                updates.push(u.clone());
-                !u.state.finished
+            replies += 1;
+            if replies == 1 {
+                ready.send(()).unwrap();
             }
-            _ => true,
-        });
-        (report, updates)
+        }
+        assert_eq!(raw.ask(b"QUIT\n"), "BYE quit");
+        replies
     })
-}
-
-/// A well-behaved client's run: no error, sound updates ending at the finished state.
-fn assert_served(who: &str, (report, updates): &(ClientReport, Vec<Update>)) {
-    assert_eq!(report.error, None, "{who} client: {report:?}");
-    assert_sound(updates);
-    assert!(
-        updates.last().unwrap().state.finished,
-        "{who} client did not see the last version"
-    );
 }
 
 /// An attacker: connects to the server, signals `ready` when it holds a slot, and returns
 /// how long the server let it hold the slot (`None`: still held when `stop` was set).
 type Attack = fn(SocketAddr, mpsc::Sender<()>, &AtomicBool) -> Option<Duration>;
 
-/// Runs `attacks` (in turn) on `ATTACKERS` threads against `server`, which must free each
-/// attacker's slot by `deadline` (+ [`SLACK`]) after the attacker took it and signalled
-/// `ready`; meanwhile a well-behaved client connected before the attack must be served
-/// throughout on its one connection, and one arriving when every slot is taken (ERR busy)
-/// must get in by the deadline and be served. An attacker returns how long the server let
-/// it hold its slot (`None`: it still held it when the test stopped it).
+/// Runs `attacks` (in turn) on [`ATTACKERS`] threads against `server`, which must free each
+/// attacker's slot by `deadline` (+ [`SLACK`]) after the attacker took it. Meanwhile a
+/// well-behaved client connected before the attack must be served throughout on its one
+/// connection, and one arriving when every slot is taken (so turned away with `ERR busy`)
+/// must get in by the deadline and be served.
 fn run_attack(server: &ServeProcess, deadline: Duration, attacks: &[Attack]) {
-    let clients = WaitGroup::new();
-    let (connected, early_in) = mpsc::channel();
-    let early = spawn_good_client(&clients, server, LIMIT, connected);
-    early_in
-        .recv_timeout(LIMIT)
-        .expect("the early client did not connect");
-
     let started = Instant::now();
+    let stop_steady = Arc::new(AtomicBool::new(false));
+    let steady_wg = WaitGroup::new();
+    let (ready, steady_in) = mpsc::channel();
+    let steady = spawn_steady_client(&steady_wg, server.addr, ready, Arc::clone(&stop_steady));
+    steady_in
+        .recv_timeout(LIMIT)
+        .expect("the steady client got no reply");
+
     let stop = Arc::new(AtomicBool::new(false));
     let attackers = WaitGroup::new();
     let (ready, all_ready) = mpsc::channel();
@@ -1057,10 +1055,19 @@ fn run_attack(server: &ServeProcess, deadline: Duration, attacks: &[Attack]) {
             .expect("an attacker did not get its slot");
     }
 
-    // Every slot is taken: the late client is turned away (ERR busy) and retries; it gives
-    // up unless the server frees a slot by the deadline.
-    let late = spawn_good_client(&clients, server, deadline + SLACK, mpsc::channel().0);
-    assert!(clients.wait_for(LIMIT), "the good clients did not finish");
+    // Every slot is taken, and the steady client keeps its own until the end: the late
+    // client is turned away (ERR busy) and retries, and gives up unless the server frees
+    // an attacker's slot by the deadline.
+    let late_wg = WaitGroup::new();
+    let late = spawn_client(
+        &late_wg,
+        server.addr.to_string(),
+        ClientConfig {
+            give_up_after: deadline + SLACK,
+            ..client_config()
+        },
+    );
+    let late = join_client(&late_wg, late);
     stop.store(true, Ordering::Relaxed);
     assert!(
         attackers.wait_for(LIMIT),
@@ -1070,10 +1077,18 @@ fn run_attack(server: &ServeProcess, deadline: Duration, attacks: &[Attack]) {
         .into_iter()
         .map(|h| h.join().expect("attacker panicked"))
         .collect();
+    stop_steady.store(true, Ordering::Relaxed);
+    assert!(
+        steady_wg.wait_for(LIMIT),
+        "the steady client did not finish"
+    );
+    let steady_replies = steady.join().expect("the steady client failed");
     eprintln!(
-        "attack over after {:?}; the server freed the attackers' slots after {held:?}",
+        "attack over after {:?}; the server freed the attackers' slots after {held:?}; \
+         the steady client got {steady_replies} replies",
         started.elapsed()
     );
+
     for held in held {
         let held = held.expect("an attacker still held its slot when the test stopped it");
         assert!(
@@ -1081,14 +1096,10 @@ fn run_attack(server: &ServeProcess, deadline: Duration, attacks: &[Attack]) {
             "an attacker held its slot for {held:?}, deadline {deadline:?}"
         );
     }
-
-    let early = early.join().expect("early client panicked");
-    assert_served("early", &early);
-    assert_eq!(
-        early.0.connections, 1,
-        "the early client lost its connection during the attack"
-    );
-    assert_served("late", &late.join().expect("late client panicked"));
+    let (report, updates) = late;
+    assert_eq!(report.error, None, "late client: {report:?}");
+    assert_sound(&updates);
+    assert_eq!(updates.last().unwrap().version, PUSHES);
 }
 
 /// Linger attack: `QUIT`, then after `BYE` one byte every [`TRICKLE`], never reading.
@@ -1154,6 +1165,10 @@ fn drip(
                 }
                 Ok(Line::Complete(line)) if line.starts_with(b"ERR ") => {}
                 Err(e) if is_timeout(&e) => break,
+                Ok(Line::Complete(line)) => panic!(
+                    "attacker: expected {closing:?}, got {:?}",
+                    String::from_utf8_lossy(&line)
+                ),
                 other => panic!("attacker: expected {closing:?}, got {other:?}"),
             }
         }
@@ -1180,7 +1195,7 @@ fn pull_then_send_invalid_lines(
         addr,
         ready,
         stop,
-        (b"PULL 0\n", b"PULL +1\n", "ERR idle timeout"),
+        (b"PULL 0\n", b"GARBAGE\n", "ERR idle timeout"),
     )
 }
 
