@@ -30,7 +30,7 @@
 //! `STATE <v> <payload>` or `NOCHANGE <v>`, `QUIT` gets `BYE quit`, anything else `ERR`.
 //! The [`protocol`] module has all of it in one place: the grammar, every reply, and every
 //! reason the server closes a connection.
-
+//!
 //! # What a client can cost the server
 //!
 //! One thread and one of the `--max-connections` slots (default 64), for a bounded time
@@ -41,17 +41,18 @@
 //! | phase | ends by | default | flag |
 //! |---|---|---|---|
 //! | greeting: from connecting to the first valid request | the greeting timeout | 10 s | `--greeting-timeout-ms` |
-//! | waiting for the next valid request after a reply | the idle timeout | 30 s | `--idle-timeout-ms` |
+//! | waiting for the next valid request after answering one | the idle timeout | 30 s | `--idle-timeout-ms` |
 //! | long-polling a `PULL` | the long-poll timeout | 2 s | `--long-poll-ms` |
-//! | writing the greeting, a reply or the last line | the write timeout | 5 s | |
+//! | writing the greeting, a reply or the last line | the write timeout, each | 5 s | |
 //! | closing: draining input after the last line (`BYE`, `ERR`) | the linger time | 2 s | `--linger-ms` |
 //!
 //! Only a valid request (`PULL <version>`) moves a connection from one deadline to the
 //! next: empty, invalid and unfinished lines do not, and after `--max-invalid-requests`
 //! (default 8) invalid ones the next closes the connection. So a slot held by a client that
-//! makes no valid request is free again after at most greeting (or idle) timeout + write
-//! timeout + linger, and the server shuts down within one tick (200 ms) of being told,
-//! plus write timeout + linger.
+//! makes no valid request is free again after at most the greeting (or idle) timeout +
+//! linger, plus a write timeout for each line it is owed and does not read (in practice
+//! none: a few short lines fit in the socket's send buffer). On shutdown every connection
+//! notices within a tick (200 ms) and closes the same way.
 
 #[path = "../support/cli.rs"]
 mod cli;
@@ -94,8 +95,9 @@ server limits (with --serve or the default mode):
                       a new connection must make a valid request within MS, or is closed
                       (10..=3600000, default 10000)
   --idle-timeout-ms MS
-                      after each reply the next valid request must come within MS, or the
-                      connection is closed; invalid lines do not restart this clock
+                      after each answer to a valid request the next one must come within
+                      MS, or the connection is closed; invalid lines do not restart this
+                      clock
                       (10..=3600000, default 30000)
   --max-invalid-requests N
                       invalid requests a connection may make; the next one closes it

@@ -35,8 +35,8 @@
 //! # When the server closes
 //!
 //! Each of these is the last line of a connection ([`Close`]); after it the server stops
-//! writing, reads and discards what the client still sends for a bounded time (so the last
-//! line is not lost to a TCP reset), and closes.
+//! writing, reads and discards what the client still sends for a bounded time (the server's
+//! linger time, so that the last line is not lost to a TCP reset), and closes.
 //!
 //! | last line | when |
 //! |---|---|
@@ -44,7 +44,7 @@
 //! | `BYE server shutting down` | the server stops |
 //! | `ERR busy` | instead of the greeting: the server has its maximum of connections |
 //! | `ERR greeting timeout` | no valid request within the greeting timeout after connecting |
-//! | `ERR idle timeout` | no valid request within the idle timeout after the last reply |
+//! | `ERR idle timeout` | no valid request within the idle timeout after the answer to the last one |
 //! | `ERR too many invalid requests (max <n>)` | the invalid request after the `<n>` a connection may make |
 //! | `ERR line too long (max 512 bytes)` | a line over [`MAX_LINE`] bytes: the stream is out of sync |
 //!
@@ -254,7 +254,7 @@ pub enum Close {
     Busy,
     /// No valid request within the greeting timeout after connecting.
     GreetingTimeout,
-    /// No valid request within the idle timeout after the last reply.
+    /// No valid request within the idle timeout after the answer to the last one.
     IdleTimeout,
     /// One invalid request more than a connection may make (the cap is given).
     TooManyInvalid(u32),
@@ -359,11 +359,6 @@ impl<R: Read> LineReader<R> {
         (self.buf.len() >= self.max).then_some(Line::TooLong)
     }
 
-    /// Bytes of a line that has begun but not ended.
-    pub fn pending(&self) -> usize {
-        self.buf.len()
-    }
-
     pub fn get_ref(&self) -> &R {
         &self.inner
     }
@@ -372,8 +367,11 @@ impl<R: Read> LineReader<R> {
 impl LineReader<TcpStream> {
     /// Reads one line, all of it by `deadline`: the read timeout is set to what is left
     /// before each read, so a peer trickling bytes cannot stretch it. Times out with a
-    /// [`is_timeout`] error.
+    /// [`is_timeout`] error; a line already buffered is returned even past the deadline.
     pub fn read_line_by(&mut self, deadline: Instant) -> io::Result<Line> {
+        if let Some(line) = self.take_line() {
+            return Ok(line);
+        }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

@@ -33,7 +33,7 @@ pub struct ServerConfig {
     /// A new connection must make its first valid request within this long, or it is
     /// closed (`ERR greeting timeout`).
     pub greeting_timeout: Duration,
-    /// After each reply, the next valid request must come within this long, or the
+    /// After answering a valid request, the next one must come within this long, or the
     /// connection is closed (`ERR idle timeout`). Only a valid request restarts the clock:
     /// invalid or unfinished lines, however many, do not.
     pub idle_timeout: Duration,
