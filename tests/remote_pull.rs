@@ -7,21 +7,25 @@
 #![cfg(not(loom))]
 
 #[allow(dead_code)]
-#[path = "../examples/remote_pull.rs"]
+#[path = "../examples/remote_pull/main.rs"]
 mod remote_pull;
 #[path = "support/examples.rs"]
 mod support;
 
+use pushpull::Version;
 use pushpull::WaitGroup;
-use remote_pull::{
-    client, parse_reply, parse_request, ClientConfig, ClientReport, Event, Line, LineReader, Reply,
-    Request, Server, ServerConfig, State, Update, MAX_LINE,
+use remote_pull::client::{client, ClientConfig, ClientReport, Event, Update};
+use remote_pull::protocol::{
+    is_timeout, parse_decimal, parse_reply, parse_request, Line, LineReader, Reply, Request, State,
+    MAX_LINE,
 };
+use remote_pull::server::{Server, ServerConfig};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use support::wait_bounded;
@@ -32,9 +36,12 @@ const LIMIT: Duration = Duration::from_secs(30);
 fn server_config() -> ServerConfig {
     ServerConfig {
         long_poll: Duration::from_millis(300),
+        greeting_timeout: Duration::from_secs(60),
         idle_timeout: Duration::from_secs(60),
+        max_invalid_requests: 100,
         tick: Duration::from_millis(50),
         write_timeout: Duration::from_secs(5),
+        linger: Duration::from_secs(2),
         max_connections: 64,
     }
 }
@@ -109,17 +116,22 @@ struct Raw {
 impl Raw {
     /// Connects and checks the greeting.
     fn open(server: &Server) -> Raw {
-        let stream =
-            TcpStream::connect_timeout(&server.addr(), Duration::from_secs(5)).expect("connect");
+        let (raw, hello) = Raw::connect(server.addr());
+        assert_eq!(hello, format!("HELLO pushpull-remote {}", server.id()));
+        raw
+    }
+
+    /// Connects and returns the first line, which should be the greeting.
+    fn connect(addr: SocketAddr) -> (Raw, String) {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
         stream.set_read_timeout(Some(LIMIT)).unwrap();
         stream.set_write_timeout(Some(LIMIT)).unwrap();
         let mut raw = Raw {
             reader: LineReader::new(stream.try_clone().unwrap(), 4096),
             stream,
         };
-        let hello = raw.line();
-        assert_eq!(hello, format!("HELLO pushpull-remote {}", server.id()));
-        raw
+        let first = raw.line();
+        (raw, first)
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -222,6 +234,8 @@ fn malformed_requests_get_err_and_the_connection_keeps_working() {
         (b"pull 0\n", "ERR unknown request \"pull\""),
         (b"PULL abc\n", "ERR bad version \"abc\""),
         (b"PULL -1\n", "ERR bad version \"-1\""),
+        (b"PULL +1\n", "ERR bad version \"+1\""),
+        (b"PULL  1\n", "ERR malformed request \"PULL  1\""),
         (b"PULL 99999999999999999999999\n", "ERR bad version"),
         (b"PULL\n", "ERR PULL needs a version"),
         (b"PULL 1 2\n", "ERR too many arguments to PULL"),
@@ -249,6 +263,96 @@ fn malformed_requests_get_err_and_the_connection_keeps_working() {
     assert_eq!(raw.line(), "NOCHANGE 1"); // nothing newer within the long poll
     assert_eq!(raw.ask(b"QUIT\n"), "BYE quit");
     raw.assert_closed();
+    assert!(server.shutdown(LIMIT));
+}
+
+#[test]
+fn pull_rejects_a_signed_version() {
+    let server = start(server_config());
+    server.push_tick(false);
+    let mut raw = Raw::open(&server);
+    // `u64::from_str` takes a leading `+`; the protocol's decimal does not.
+    for request in [&b"PULL +0\n"[..], b"PULL +3\n", b"PULL -0\n", b"PULL +\n"] {
+        let reply = raw.ask(request);
+        assert!(
+            reply.starts_with("ERR bad version") && reply.contains("digits only"),
+            "{:?}: got {reply:?}",
+            request.escape_ascii().to_string()
+        );
+    }
+    // Leading zeros are still a version, and the largest one is accepted.
+    assert_eq!(
+        raw.ask(b"PULL 000\n"),
+        "STATE 1 tick=1 sum=1 finished=false"
+    );
+    assert_eq!(raw.ask(b"PULL 18446744073709551615\n"), "NOCHANGE 1");
+    assert!(raw
+        .ask(b"PULL 18446744073709551616\n")
+        .starts_with("ERR bad version \"18446744073709551616\""));
+    assert_eq!(raw.ask(b"QUIT\n"), "BYE quit");
+    raw.assert_closed();
+    assert!(server.shutdown(LIMIT));
+}
+
+#[test]
+fn pull_rejects_spaces_around_its_version() {
+    let server = start(server_config());
+    server.push_tick(false);
+    let mut raw = Raw::open(&server);
+    for request in [
+        &b"PULL  0\n"[..],
+        b"PULL 0 \n",
+        b" PULL 0\n",
+        b"PULL\t0\n",
+        b"PULL 0 \r\n",
+    ] {
+        let reply = raw.ask(request);
+        assert!(
+            reply.starts_with("ERR malformed request")
+                && reply.ends_with("words are separated by single spaces"),
+            "{:?}: got {reply:?}",
+            request.escape_ascii().to_string()
+        );
+    }
+    assert!(raw.ask(b"PULL \n").starts_with("ERR malformed request"));
+    assert_eq!(
+        raw.ask(b"PULL 0\r\n"),
+        "STATE 1 tick=1 sum=1 finished=false"
+    );
+    assert!(server.shutdown(LIMIT));
+}
+
+#[test]
+fn invalid_requests_per_connection_are_capped() {
+    let server = start(ServerConfig {
+        max_invalid_requests: 3,
+        ..server_config()
+    });
+    server.push_tick(false);
+    let mut raw = Raw::open(&server);
+    assert_eq!(raw.ask(b"\n"), "ERR empty request");
+    assert!(raw.ask(b"PULL x\n").starts_with("ERR bad version"));
+    // Valid requests in between do not wipe the slate.
+    assert_eq!(raw.ask(b"PULL 0\n"), "STATE 1 tick=1 sum=1 finished=false");
+    assert!(raw.ask(b"HELLO\n").starts_with("ERR unknown request"));
+    assert_eq!(raw.ask(b"\n"), "ERR too many invalid requests (max 3)");
+    raw.assert_closed();
+    // Pipelined, the same: three answered, the fourth closes, the rest is never read.
+    let mut raw = Raw::open(&server);
+    raw.send(b"\n\n\n\nPULL 0\n\n");
+    for _ in 0..3 {
+        assert_eq!(raw.line(), "ERR empty request");
+    }
+    assert_eq!(raw.line(), "ERR too many invalid requests (max 3)");
+    raw.assert_closed();
+    // Other connections keep their own count.
+    let mut fresh = Raw::open(&server);
+    assert_eq!(fresh.ask(b"\n"), "ERR empty request");
+    assert_eq!(
+        fresh.ask(b"PULL 0\n"),
+        "STATE 1 tick=1 sum=1 finished=false"
+    );
+    drop(fresh);
     assert!(server.shutdown(LIMIT));
 }
 
@@ -330,6 +434,7 @@ fn server_survives_clients_that_vanish_mid_request() {
 #[test]
 fn stalled_clients_do_not_hold_up_others_and_are_timed_out() {
     let server = start(ServerConfig {
+        greeting_timeout: Duration::from_millis(500),
         idle_timeout: Duration::from_millis(500),
         ..server_config()
     });
@@ -351,9 +456,9 @@ fn stalled_clients_do_not_hold_up_others_and_are_timed_out() {
     assert_eq!(updates.last().unwrap().version, last);
 
     // The idle ones are told and closed; the long-poller got NOCHANGE replies, never a state.
-    assert_eq!(silent.line(), "ERR idle timeout");
+    assert_eq!(silent.line(), "ERR greeting timeout");
     silent.assert_closed();
-    assert_eq!(partial.line(), "ERR idle timeout");
+    assert_eq!(partial.line(), "ERR greeting timeout");
     partial.assert_closed();
     let nochange = future.line();
     let at: u64 = nochange
@@ -522,11 +627,59 @@ fn shutdown_says_bye_to_waiting_clients() {
 
 #[test]
 fn protocol_parsing() {
-    assert_eq!(parse_request(b"PULL 7"), Ok(Request::Pull(7)));
-    assert_eq!(parse_request(b"PULL  7 "), Ok(Request::Pull(7)));
+    let pull = |n: u64| Ok(Request::Pull(Version::from(n)));
+    assert_eq!(parse_request(b"PULL 7"), pull(7));
+    assert_eq!(parse_request(b"PULL 007"), pull(7));
+    assert_eq!(parse_request(b"PULL 18446744073709551615"), pull(u64::MAX));
     assert_eq!(parse_request(b"QUIT"), Ok(Request::Quit));
-    assert!(parse_request(b"PULL 7x").is_err());
-    assert!(parse_request(b"QUIT now").is_err());
+    for bad in [
+        &b"PULL 7x"[..],
+        b"PULL +7",
+        b"PULL -0",
+        b"PULL  7",
+        b"PULL 7 ",
+        b" PULL 7",
+        b"PULL\t7",
+        b"PULL 7\t",
+        b"PULL ",
+        b"PULL 18446744073709551616",
+        b"PULL 0x7",
+        b"PULL 7_000",
+        b"PULL \xd9\xa7", // ARABIC-INDIC DIGIT SEVEN: a digit, not an ASCII one
+        b"QUIT now",
+        b"QUIT ",
+        b"",
+        b" ",
+    ] {
+        assert!(
+            parse_request(bad).is_err(),
+            "{:?} was accepted",
+            bad.escape_ascii().to_string()
+        );
+    }
+    assert_eq!(Request::Pull(Version::from(7)).line(), "PULL 7\n");
+    assert_eq!(Request::Quit.line(), "QUIT\n");
+
+    // The number grammar of every version and payload field.
+    assert_eq!(parse_decimal("0"), Some(0));
+    assert_eq!(parse_decimal("000"), Some(0));
+    assert_eq!(parse_decimal("0042"), Some(42));
+    assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
+    assert_eq!(parse_decimal("018446744073709551615"), Some(u64::MAX));
+    for bad in [
+        "",
+        "+1",
+        "-1",
+        " 1",
+        "1 ",
+        "1\n",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "1e3",
+        "١",
+    ] {
+        assert_eq!(parse_decimal(bad), None, "{bad:?}");
+    }
 
     let state = State {
         tick: 3,
@@ -540,9 +693,33 @@ fn protocol_parsing() {
     assert_eq!(State::parse("tick=1 sum=1 finished=false extra"), None);
     assert_eq!(
         parse_reply("STATE 3 tick=3 sum=6 finished=true"),
-        Some(Reply::State(3, state))
+        Some(Reply::State(Version::from(3), state.clone()))
     );
-    assert_eq!(parse_reply("NOCHANGE 9"), Some(Reply::NoChange(9)));
+    assert_eq!(State::parse("tick=+3 sum=6 finished=true"), None);
+    assert_eq!(State::parse("tick=3 sum=6 finished=TRUE"), None);
+    assert_eq!(
+        parse_reply("NOCHANGE 9"),
+        Some(Reply::NoChange(Version::from(9)))
+    );
+    assert_eq!(parse_reply("NOCHANGE +9"), None);
+    assert_eq!(parse_reply("STATE +3 tick=3 sum=6 finished=true"), None);
+    assert_eq!(
+        parse_reply("HELLO pushpull-remote abc"),
+        Some(Reply::Hello("abc".into()))
+    );
+    assert_eq!(parse_reply("HELLO other abc"), None);
+    assert_eq!(parse_reply("HELLO pushpull-remote"), None);
+    for reply in [
+        Reply::Hello("abc".into()),
+        Reply::State(Version::from(3), state),
+        Reply::NoChange(Version::from(9)),
+        Reply::Err("busy".into()),
+        Reply::Bye("quit".into()),
+    ] {
+        let line = reply.line();
+        let text = line.strip_suffix('\n').expect("a reply line ends with \\n");
+        assert_eq!(parse_reply(text), Some(reply), "round trip of {line:?}");
+    }
     assert_eq!(parse_reply("ERR busy"), Some(Reply::Err("busy".into())));
     assert_eq!(parse_reply("BYE quit"), Some(Reply::Bye("quit".into())));
     assert_eq!(parse_reply("STATE x"), None);
@@ -705,6 +882,16 @@ fn example_demo_mode_and_bad_flags() {
         &["--connect", "127.0.0.1:1", "--pushes", "3"],
         &["--pushes", "0"],
         &["--long-poll-ms", "soon"],
+        &["--connect", "127.0.0.1:1", "--linger-ms", "100"],
+        &["--connect", "127.0.0.1:1", "--max-connections", "3"],
+        &["--linger-ms", "60001"],
+        &["--connect", "127.0.0.1:1", "--idle-timeout-ms", "100"],
+        &["--connect", "127.0.0.1:1", "--greeting-timeout-ms", "100"],
+        &["--connect", "127.0.0.1:1", "--max-invalid-requests", "1"],
+        &["--idle-timeout-ms", "5"],
+        &["--greeting-timeout-ms", "9"],
+        &["--max-invalid-requests", "-1"],
+        &["--max-connections", "0"],
         &["--frobnicate"],
     ] {
         let (mut child, lines, errors) = spawn_example(args);
@@ -718,4 +905,365 @@ fn example_demo_mode_and_bad_flags() {
             "{args:?} printed to stdout"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostage attacks on the example server (issue 12): a few connections that try to hold
+// their slots forever, against a server with short deadlines set by its flags
+// ---------------------------------------------------------------------------------------
+
+/// How long past a deadline the server may take to act on it, however loaded the machine:
+/// the bound that proves "no hang", not a performance target.
+const SLACK: Duration = Duration::from_secs(5);
+/// An attacker's pace: one byte (or one line) this often.
+const TRICKLE: Duration = Duration::from_millis(150);
+/// Attackers per test; the server gets one slot more, for a well-behaved client.
+const ATTACKERS: usize = 6;
+
+/// `remote_pull --serve 127.0.0.1:0` plus `args`, killed if the test ends before it does.
+struct ServeProcess {
+    child: Child,
+    addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+}
+
+impl ServeProcess {
+    fn start(args: &[&str]) -> ServeProcess {
+        let mut all = vec!["--serve", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let (child, lines, _errors) = spawn_example(&all);
+        let first = lines
+            .recv_timeout(LIMIT)
+            .expect("no 'listening on' line from the server");
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .expect("a socket address");
+        ServeProcess { child, addr, lines }
+    }
+
+    /// Waits (bounded) for the server to exit by itself, its clients gone; returns its
+    /// "server done" line.
+    fn finish(&mut self) -> String {
+        let status = wait_bounded(&mut self.child, LIMIT, "remote_pull --serve");
+        assert!(status.success(), "server failed: {status}");
+        let out = rest(&self.lines);
+        out.into_iter()
+            .find(|l| l.starts_with("server done: "))
+            .expect("a 'server done' line")
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Versions the attack tests' server pushes, 30 ms apart: over the whole attack.
+const PUSHES: u64 = 100;
+
+/// The server flags of the attack tests: [`PUSHES`] pushes, one slot per attacker plus
+/// one, and the limits given.
+fn attack_server(limits: &[&str]) -> ServeProcess {
+    let pushes = PUSHES.to_string();
+    let slots = (ATTACKERS + 1).to_string();
+    let mut args = vec![
+        "--pushes",
+        &pushes,
+        "--interval-ms",
+        "30",
+        "--long-poll-ms",
+        "200",
+        "--grace-ms",
+        "60000",
+        "--max-connections",
+        &slots,
+    ];
+    args.extend_from_slice(limits);
+    ServeProcess::start(&args)
+}
+
+/// A well-behaved client on one raw connection, on its own thread: `PULL <the version it
+/// has>` again and again, checking every reply, until `stop` is set and it has the last
+/// version; then `QUIT`. Signals `ready` after its first reply; returns how many it got.
+/// Any broken connection or bad reply panics the thread.
+fn spawn_steady_client(
+    wg: &WaitGroup,
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<u64> {
+    wg.spawn(move || {
+        let (mut raw, hello) = Raw::connect(addr);
+        assert!(hello.starts_with("HELLO "), "not admitted: {hello:?}");
+        let (mut version, mut replies) = (0, 0);
+        while !(stop.load(Ordering::Relaxed) && version == PUSHES) {
+            let reply = raw.ask(Request::Pull(Version::from(version)).line().as_bytes());
+            match parse_reply(&reply) {
+                Some(Reply::State(v, state)) if u64::from(v) > version => {
+                    version = u64::from(v);
+                    assert!(state.matches_version(version), "torn state {reply:?}");
+                }
+                Some(Reply::NoChange(v)) if u64::from(v) == version => {}
+                _ => panic!("asked for > v{version}, got {reply:?}"),
+            }
+            replies += 1;
+            if replies == 1 {
+                ready.send(()).unwrap();
+            }
+        }
+        assert_eq!(raw.ask(b"QUIT\n"), "BYE quit");
+        replies
+    })
+}
+
+/// An attacker: connects to the server, signals `ready` when it holds a slot, and returns
+/// how long the server let it hold the slot (`None`: still held when `stop` was set).
+type Attack = fn(SocketAddr, mpsc::Sender<()>, &AtomicBool) -> Option<Duration>;
+
+/// Runs `attacks` (in turn) on [`ATTACKERS`] threads against `server`, which must free each
+/// attacker's slot by `deadline` (+ [`SLACK`]) after the attacker took it. Meanwhile a
+/// well-behaved client connected before the attack must be served throughout on its one
+/// connection, and one arriving when every slot is taken (so turned away with `ERR busy`)
+/// must get in by the deadline and be served.
+fn run_attack(server: &ServeProcess, deadline: Duration, attacks: &[Attack]) {
+    let started = Instant::now();
+    let stop_steady = Arc::new(AtomicBool::new(false));
+    let steady_wg = WaitGroup::new();
+    let (ready, steady_in) = mpsc::channel();
+    let steady = spawn_steady_client(&steady_wg, server.addr, ready, Arc::clone(&stop_steady));
+    steady_in
+        .recv_timeout(LIMIT)
+        .expect("the steady client got no reply");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers = WaitGroup::new();
+    let (ready, all_ready) = mpsc::channel();
+    let handles: Vec<_> = (0..ATTACKERS)
+        .map(|i| {
+            let attack = attacks[i % attacks.len()];
+            let (addr, ready, stop) = (server.addr, ready.clone(), Arc::clone(&stop));
+            attackers.spawn(move || attack(addr, ready, &stop))
+        })
+        .collect();
+    for _ in 0..ATTACKERS {
+        all_ready
+            .recv_timeout(LIMIT)
+            .expect("an attacker did not get its slot");
+    }
+
+    // Every slot is taken, and the steady client keeps its own until the end: the late
+    // client is turned away (ERR busy) and retries, and gives up unless the server frees
+    // an attacker's slot by the deadline.
+    let late_wg = WaitGroup::new();
+    let late = spawn_client(
+        &late_wg,
+        server.addr.to_string(),
+        ClientConfig {
+            give_up_after: deadline + SLACK,
+            ..client_config()
+        },
+    );
+    let late = join_client(&late_wg, late);
+    stop.store(true, Ordering::Relaxed);
+    assert!(
+        attackers.wait_for(LIMIT),
+        "the attackers did not stop when told"
+    );
+    let held: Vec<Option<Duration>> = handles
+        .into_iter()
+        .map(|h| h.join().expect("attacker panicked"))
+        .collect();
+    stop_steady.store(true, Ordering::Relaxed);
+    assert!(
+        steady_wg.wait_for(LIMIT),
+        "the steady client did not finish"
+    );
+    let steady_replies = steady.join().expect("the steady client failed");
+    eprintln!(
+        "attack over after {:?}; the server freed the attackers' slots after {held:?}; \
+         the steady client got {steady_replies} replies",
+        started.elapsed()
+    );
+
+    for held in held {
+        let held = held.expect("an attacker still held its slot when the test stopped it");
+        assert!(
+            held <= deadline + SLACK,
+            "an attacker held its slot for {held:?}, deadline {deadline:?}"
+        );
+    }
+    let (report, updates) = late;
+    assert_eq!(report.error, None, "late client: {report:?}");
+    assert_sound(&updates);
+    assert_eq!(updates.last().unwrap().version, PUSHES);
+}
+
+/// Linger attack: `QUIT`, then after `BYE` one byte every [`TRICKLE`], never reading.
+/// Returns when a write fails: the server closed the connection.
+fn quit_then_trickle(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    let (mut raw, hello) = Raw::connect(addr);
+    assert!(hello.starts_with("HELLO "), "not admitted: {hello:?}");
+    assert_eq!(raw.ask(b"QUIT\n"), "BYE quit");
+    let bye = Instant::now();
+    ready.send(()).unwrap();
+    while !stop.load(Ordering::Relaxed) {
+        thread::sleep(TRICKLE); // the attacker's pace
+        if raw.stream.write_all(b"x").is_err() {
+            return Some(bye.elapsed());
+        }
+    }
+    None
+}
+
+#[test]
+fn linger_drain_has_an_overall_deadline_against_trickling_clients() {
+    let started = Instant::now();
+    let mut server = attack_server(&["--linger-ms", "500"]);
+    run_attack(&server, Duration::from_millis(500), &[quit_then_trickle]);
+    eprintln!("{}", server.finish());
+    eprintln!("test took {:?}", started.elapsed());
+}
+
+/// Sends `opening` (a valid request, if not empty) and reads its reply, signals `ready`,
+/// then sends `drip` (if not empty) every [`TRICKLE`] and reads whatever comes meanwhile:
+/// `ERR` replies to its invalid lines, until the server's last line `closing`. Returns how
+/// long after connecting (or the opening reply) that came.
+fn drip(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+    (opening, drip, closing): (&[u8], &[u8], &str),
+) -> Option<Duration> {
+    let (mut raw, hello) = Raw::connect(addr);
+    let mut since = Instant::now();
+    assert!(hello.starts_with("HELLO "), "not admitted: {hello:?}");
+    if !opening.is_empty() {
+        let reply = raw.ask(opening);
+        since = Instant::now();
+        assert!(
+            reply.starts_with("STATE ") || reply.starts_with("NOCHANGE "),
+            "{reply:?}"
+        );
+    }
+    ready.send(()).unwrap();
+    while !stop.load(Ordering::Relaxed) {
+        // After the server closes, a write may fail; its last line is still there to read.
+        let _ = raw.stream.write_all(drip);
+        let next = Instant::now() + TRICKLE; // the attacker's pace
+        loop {
+            match raw.reader.read_line_by(next) {
+                Ok(Line::Complete(line)) if line == closing.as_bytes() => {
+                    return Some(since.elapsed())
+                }
+                Ok(Line::Complete(line)) if line.starts_with(b"ERR ") => {}
+                Err(e) if is_timeout(&e) => break,
+                Ok(Line::Complete(line)) => panic!(
+                    "attacker: expected {closing:?}, got {:?}",
+                    String::from_utf8_lossy(&line)
+                ),
+                other => panic!("attacker: expected {closing:?}, got {other:?}"),
+            }
+        }
+    }
+    None
+}
+
+/// Idle attack: one valid request, then an empty line every [`TRICKLE`].
+fn pull_then_send_empty_lines(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    drip(addr, ready, stop, (b"PULL 0\n", b"\n", "ERR idle timeout"))
+}
+
+/// Idle attack: one valid request, then an invalid one every [`TRICKLE`].
+fn pull_then_send_invalid_lines(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    drip(
+        addr,
+        ready,
+        stop,
+        (b"PULL 0\n", b"GARBAGE\n", "ERR idle timeout"),
+    )
+}
+
+/// Idle attack: one valid request, then a next one that never ends, a byte every
+/// [`TRICKLE`].
+fn pull_then_trickle_a_request(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    drip(addr, ready, stop, (b"PULL 0\n", b"0", "ERR idle timeout"))
+}
+
+#[test]
+fn invalid_lines_do_not_reset_the_idle_timer() {
+    let started = Instant::now();
+    let mut server = attack_server(&[
+        "--idle-timeout-ms",
+        "500",
+        "--max-invalid-requests",
+        "1000000",
+    ]);
+    let attacks: [Attack; 3] = [
+        pull_then_send_empty_lines,
+        pull_then_send_invalid_lines,
+        pull_then_trickle_a_request,
+    ];
+    run_attack(&server, Duration::from_millis(500), &attacks);
+    eprintln!("{}", server.finish());
+    eprintln!("test took {:?}", started.elapsed());
+}
+
+/// Greeting attack: connected, and not a word.
+fn say_nothing(addr: SocketAddr, ready: mpsc::Sender<()>, stop: &AtomicBool) -> Option<Duration> {
+    drip(addr, ready, stop, (b"", b"", "ERR greeting timeout"))
+}
+
+/// Greeting attack: an empty line every [`TRICKLE`] from the start.
+fn send_empty_lines(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    drip(addr, ready, stop, (b"", b"\n", "ERR greeting timeout"))
+}
+
+/// Greeting attack: a first request that never ends, a byte every [`TRICKLE`].
+fn trickle_a_request(
+    addr: SocketAddr,
+    ready: mpsc::Sender<()>,
+    stop: &AtomicBool,
+) -> Option<Duration> {
+    drip(addr, ready, stop, (b"", b"0", "ERR greeting timeout"))
+}
+
+#[test]
+fn greeting_phase_has_an_overall_deadline() {
+    let started = Instant::now();
+    let mut server = attack_server(&[
+        "--greeting-timeout-ms",
+        "500",
+        "--idle-timeout-ms",
+        "60000",
+        "--max-invalid-requests",
+        "1000000",
+    ]);
+    let attacks: [Attack; 3] = [say_nothing, send_empty_lines, trickle_a_request];
+    run_attack(&server, Duration::from_millis(500), &attacks);
+    eprintln!("{}", server.finish());
+    eprintln!("test took {:?}", started.elapsed());
 }
