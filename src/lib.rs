@@ -109,7 +109,9 @@
 //! costs time on every lock (see [`Shared`]'s "Re-entrancy"): debug builds (and loom) record
 //! the writer and the readers, release builds with the `reentrancy-check` feature the writer,
 //! plain release builds neither ("deadlock" below: as with any `RwLock`). A `ModifyGuard` is
-//! recorded in every build. `tests/misuse.rs` checks every cell of this table in each build.
+//! recorded in every build. Lock *order* across `Shared`s is checked in debug builds and in
+//! release with the `lock-order-check` feature, never under loom ([`lock_order`]).
+//! `tests/misuse.rs` and `tests/lock_order.rs` check every cell of this table in each build.
 //!
 //! | Mistake | debug, loom | release | release + `reentrancy-check` |
 //! |---|---|---|---|

@@ -618,3 +618,40 @@ fn unsized_trait_object() {
     assert_eq!(shared.version().get(), u64::from(2 * per_thread));
     assert!(format!("{shared:?}").contains("Simple"));
 }
+
+#[test]
+fn a_queued_writer_goes_before_a_new_reader() {
+    // The fairness the crate docs claim: once a writer waits, a thread that does not already
+    // read queues behind it (only a thread that already reads may read again ahead of it, to
+    // avoid deadlocking on itself). Otherwise a stream of overlapping readers starves writers.
+    bounded("queued writer before a new reader", || {
+        let shared = &Shared::new(0);
+        thread::scope(|s| {
+            let r = shared.read();
+            let writer = s.spawn(|| *shared.write() = 1);
+            while shared.try_read().is_some() {
+                // Until the writer is queued (it then refuses new plain readers).
+                thread::yield_now();
+            }
+            let (read_tx, read_rx) = mpsc::channel();
+            let reader = s.spawn(move || {
+                let value = *shared.read();
+                read_tx.send(value).unwrap();
+                value
+            });
+            // The new reader must not get in while the writer waits for our read: if it
+            // did, it would report 0 here.
+            assert!(
+                read_rx.recv_timeout(SHORT).is_err(),
+                "a new reader got in ahead of the queued writer"
+            );
+            drop(r);
+            writer.join().unwrap();
+            assert_eq!(
+                reader.join().unwrap(),
+                1,
+                "the reader came after the writer"
+            );
+        });
+    });
+}
