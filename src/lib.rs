@@ -105,20 +105,41 @@
 //!
 //! # Misuse and what you get
 //!
-//! | Mistake | What happens |
-//! |---|---|
-//! | `write()` / `modify()` while this thread holds a `ModifyGuard` of the same `Shared` | panic: "`pushpull::Shared: write() would deadlock: this thread already holds a ModifyGuard ...`" |
-//! | `write()` / `modify()` / `read()` while holding its `WriteGuard` | the same panic, naming the call and `WriteGuard`, in debug builds and with the `reentrancy-check` feature; a deadlock in plain release builds (see [`Shared`]'s "Re-entrancy") |
-//! | `write()` / `modify()` / `ModifyGuard::upgrade` while holding a `ReadGuard` of it | panic in debug builds; may deadlock in release builds (readers are not tracked there) |
-//! | `read()` twice on one thread while another thread's writer is queued between the two | debug builds: the second read is taken recursively and succeeds; release builds: may deadlock (as with any fair `RwLock`) |
-//! | `try_read` / `try_modify` / `try_write` in any of the cases above | `None` (or the guard, where the lock allows it), at once, never a panic |
-//! | `try_*_for` in any of the cases above | `None` at once, never a panic; exception: in release builds a thread holding a `ReadGuard` waits out the timeout (readers are not tracked there) |
-//! | `Puller::wait` / `Shared::wait_until` while holding a guard of the same `Shared` that keeps every writer out | panic naming the call and the guard ("`Puller::wait() would deadlock ...`"); their `*_for` twins return `None` at once |
-//! | `WaitGroup::done()` more often than `add()` | panic: "`pushpull::WaitGroup::done() called more times than add()`"; the count stays 0 |
-//! | `WaitGroup::add(n)` beyond `u32::MAX` outstanding | panic naming `WaitGroup::add`; the count is unchanged |
-//! | a worker panics holding a [`Token`] | its work counts as done; `wait` returns; [`WaitGroup::panicked`] counts it |
-//! | a panic with mutable access | the lock is released, the `Shared` is [poisoned](Shared::is_poisoned), waiters wake |
-//! | `wait()` on a group from a thread that holds one of its tokens | blocks forever (it waits for itself); use `wait_for` |
+//! What a mistake costs depends on the build, because recording which guards a thread holds
+//! costs time on every lock (see [`Shared`]'s "Re-entrancy"): debug builds (and loom) record
+//! the writer and the readers, release builds with the `reentrancy-check` feature the writer,
+//! plain release builds neither ("deadlock" below: as with any `RwLock`). A `ModifyGuard` is
+//! recorded in every build. `tests/misuse.rs` checks every cell of this table in each build.
+//!
+//! | Mistake | debug, loom | release | release + `reentrancy-check` |
+//! |---|---|---|---|
+//! | `write()` / `modify()` while this thread holds a `ModifyGuard` of the same `Shared` | panic: "`pushpull::Shared: write() would deadlock: this thread already holds a ModifyGuard ...`" | the same panic | the same panic |
+//! | `write()` / `modify()` / `read()` while holding its `WriteGuard` | the same panic, naming the call and `WriteGuard` | deadlock | panic |
+//! | `write()` / `modify()` / `ModifyGuard::upgrade` while holding a `ReadGuard` of it, when it must wait | panic naming `ReadGuard` | deadlock | deadlock |
+//! | `read()` twice on one thread while another thread's writer is queued between the two | the second read is taken recursively and succeeds | may deadlock (as with any fair `RwLock`) | may deadlock |
+//! | `try_read` / `try_modify` / `try_write` in any of the cases above | `None` (or the guard, where the lock allows it), at once, never a panic | the same | the same |
+//! | `try_*_for(timeout)` in any of the cases above | `None` at once, never a panic | `None` at once under a `ModifyGuard`; under a `WriteGuard` or `ReadGuard`, `None` when the timeout has passed | `None` at once under a `ModifyGuard` or `WriteGuard`; under a `ReadGuard`, `None` when the timeout has passed |
+//! | `Puller::wait` / `Shared::wait_until` while this thread holds a guard that keeps every publisher out: its `WriteGuard` (even if the value changed or the predicate holds: the result could not be read), or a `ModifyGuard` / `ReadGuard` when the wait must block | panic naming the call and the guard ("`Puller::wait() would deadlock ...`") | panic under a `ModifyGuard`; deadlock under a `WriteGuard` or `ReadGuard` | panic under a `ModifyGuard` or `WriteGuard`; deadlock under a `ReadGuard` |
+//! | their timed twins `Puller::wait_for` / `Shared::wait_until_for` in the same case | `None` at once | `None` at once under a `ModifyGuard`; under a `WriteGuard` or `ReadGuard`, `None` when the timeout has passed | `None` at once under a `ModifyGuard` or `WriteGuard`; under a `ReadGuard`, `None` when the timeout has passed |
+//! | `WaitGroup::done()` more often than `add()` | panic: "`pushpull::WaitGroup::done() called more times than add()`"; the count stays 0 | the same | the same |
+//! | `WaitGroup::add(n)` beyond `u32::MAX` outstanding | panic naming `WaitGroup::add`; the count is unchanged | the same | the same |
+//! | a worker panics holding a [`Token`] | its work counts as done; `wait` returns; [`WaitGroup::panicked`] counts it | the same | the same |
+//! | a panic with mutable access | the lock is released, the `Shared` is [poisoned](Shared::is_poisoned), waiters wake | the same | the same |
+//! | `wait()` on a group from a thread that holds one of its tokens | blocks forever (it waits for itself); use `wait_for` | the same | the same |
+//!
+//! A timed wait never blocks past its timeout, in any build and for any reason: taking the
+//! lock at the end of the wait is bounded by the same deadline.
+//!
+//! Guards stay on the thread that took them: [`ReadGuard`], [`ModifyGuard`] and
+//! [`WriteGuard`] are never `Send`, whatever features the dependency graph enables (parking_lot's
+//! `send_guard` included), because the per-thread records above would lie about a guard that
+//! moved. They are `Sync` when `T` is (a `&guard` may be shared with scoped threads):
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>(_: T) {}
+//! let shared = pushpull::Shared::new(1);
+//! assert_send(shared.read()); // error[E0277]: `PhantomData<MutexGuard<'static, ()>>` cannot be sent
+//! ```
 //!
 //! Dropping a `Shared` while a guard of it exists does not compile:
 //!
@@ -133,6 +154,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod deadline;
 mod park;
 mod puller;
 mod shared;

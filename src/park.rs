@@ -32,6 +32,7 @@
 //! Under loom the spin phase is compiled out (`Backoff` completes at once): models go straight
 //! to the blocking path, whose protocol is what they prove.
 
+use crate::deadline::Deadline;
 use crate::sync::{spin_loop, yield_now, Backoff, Duration, Event, Instant, SPIN_BEFORE_PARKING};
 
 /// Phase 1 of the spin: checking after every hint.
@@ -43,14 +44,15 @@ const HINTS_PER_CLOCK_READ: u32 = 32;
 
 /// Waits until `ready()` holds or `deadline` passes; `true` when ready.
 ///
-/// `register` announces the waiter and returns `false` if the wait turned out unnecessary.
-/// Once the flag `register` sets is cleared, `ready()` must hold.
+/// `register` announces the waiter: `Some(true)` when it must sleep, `Some(false)` if the
+/// wait turned out unnecessary, `None` if the deadline passed while registering (it may have
+/// to take a lock). Once the flag `register` sets is cleared, `ready()` must hold.
 #[inline]
 pub(crate) fn wait(
     event: &Event,
     ready: impl Fn() -> bool,
-    register: impl FnOnce() -> bool,
-    deadline: Option<Instant>,
+    register: impl FnOnce() -> Option<bool>,
+    deadline: Deadline,
 ) -> bool {
     if ready() {
         return true;
@@ -62,22 +64,29 @@ pub(crate) fn wait(
 fn wait_slow(
     event: &Event,
     ready: impl Fn() -> bool,
-    register: impl FnOnce() -> bool,
-    deadline: Option<Instant>,
+    register: impl FnOnce() -> Option<bool>,
+    deadline: Deadline,
 ) -> bool {
     // Compiled out under loom (the constant is false there).
-    if SPIN_BEFORE_PARKING && spin(&ready) {
+    if SPIN_BEFORE_PARKING && spin(&ready, deadline.instant()) {
         return true;
     }
-    if !register() {
-        return true;
+    if deadline.has_passed() {
+        return ready();
     }
-    event.wait_while(|| !ready(), deadline)
+    match register() {
+        Some(true) => event.wait_while(|| !ready(), deadline.instant()),
+        Some(false) => true,
+        None => ready(),
+    }
 }
 
-/// The bounded spin: `true` if `ready()` held within `SPIN_BUDGET`.
-fn spin(ready: &impl Fn() -> bool) -> bool {
+/// The bounded spin: `true` if `ready()` held within `SPIN_BUDGET` (and before `deadline`).
+fn spin(ready: &impl Fn() -> bool, deadline: Option<Instant>) -> bool {
     let start = Instant::now();
+    let budget_end = start + SPIN_BUDGET;
+    let end = deadline.map_or(budget_end, |d| d.min(budget_end));
+    let eager_end = end.min(start + EAGER_SPIN);
     loop {
         for _ in 0..HINTS_PER_CLOCK_READ {
             if ready() {
@@ -85,19 +94,17 @@ fn spin(ready: &impl Fn() -> bool) -> bool {
             }
             spin_loop();
         }
-        if start.elapsed() >= EAGER_SPIN {
+        if Instant::now() >= eager_end {
             break;
         }
     }
     let backoff = Backoff::new();
-    loop {
+    while Instant::now() < end {
         yield_now();
         backoff.spin();
         if ready() {
             return true;
         }
-        if start.elapsed() >= SPIN_BUDGET {
-            return false;
-        }
     }
+    false
 }

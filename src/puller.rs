@@ -5,8 +5,9 @@
 //! last version it saw, so "did it change?" is one atomic load, and "wait until it changes"
 //! sleeps until a publish moves the version past it (see `crate::park` for the wait).
 
+use crate::deadline::Deadline;
 use crate::shared::{ReadGuard, Shared};
-use crate::sync::{deadline_after, Duration, Instant};
+use crate::sync::Duration;
 use crate::{park, Version};
 
 impl<T: ?Sized> Shared<T> {
@@ -54,9 +55,17 @@ impl<T: ?Sized> Shared<T> {
     ///
     /// # Panics
     ///
-    /// If the predicate is false and this thread holds a [`WriteGuard`](crate::WriteGuard) or
-    /// [`ModifyGuard`](crate::ModifyGuard) of this `Shared` (or, in debug builds, another
-    /// [`ReadGuard`]): no other thread could publish, so the wait would never end.
+    /// When the wait could never end, because this thread holds a guard of this `Shared` that
+    /// keeps every publisher out:
+    ///
+    /// * its [`WriteGuard`](crate::WriteGuard), whatever the predicate says (the guard returned
+    ///   could never be taken): in debug builds and with the `reentrancy-check` feature; plain
+    ///   release builds do not record the writer and deadlock;
+    /// * a [`ModifyGuard`](crate::ModifyGuard), if the predicate is false: in every build;
+    /// * another [`ReadGuard`], if the predicate is false: in debug builds; release builds do
+    ///   not record readers and deadlock.
+    ///
+    /// The crate docs' "Misuse and what you get" table lists every build.
     ///
     /// ```
     /// use pushpull::Shared;
@@ -71,14 +80,17 @@ impl<T: ?Sized> Shared<T> {
     /// ```
     #[track_caller]
     pub fn wait_until(&self, predicate: impl FnMut(&T) -> bool) -> ReadGuard<'_, T> {
-        match self.wait_until_deadline(predicate, None) {
+        match self.wait_until_deadline(predicate, Deadline::Untimed) {
             Some(guard) => guard,
             None => unreachable!("an untimed wait cannot time out"),
         }
     }
 
-    /// Like [`wait_until`](Self::wait_until), giving up after `timeout` (`None`). Under
-    /// `cfg(loom)` the timeout is ignored (loom has no clock).
+    /// Like [`wait_until`](Self::wait_until), giving up after `timeout` (`None`): it never
+    /// blocks past the timeout, taking the lock included (another thread's writer cannot
+    /// stretch it). `None` at once where `wait_until` would panic; where `wait_until` would
+    /// deadlock, `None` when the timeout has passed. Under `cfg(loom)` the timeout is ignored
+    /// (loom has no clock).
     ///
     /// ```
     /// use std::time::Duration;
@@ -92,21 +104,21 @@ impl<T: ?Sized> Shared<T> {
         timeout: Duration,
         predicate: impl FnMut(&T) -> bool,
     ) -> Option<ReadGuard<'_, T>> {
-        self.wait_until_deadline(predicate, deadline_after(timeout))
+        self.wait_until_deadline(predicate, Deadline::after(timeout))
     }
 
     #[track_caller]
     fn wait_until_deadline(
         &self,
         mut predicate: impl FnMut(&T) -> bool,
-        deadline: Option<Instant>,
+        deadline: Deadline,
     ) -> Option<ReadGuard<'_, T>> {
         const CALL: &str = "Shared::wait_until()";
-        if !self.core().may_wait(CALL, deadline.is_some(), false) {
+        if !self.core().may_wait(CALL, deadline, false) {
             return None;
         }
         loop {
-            let guard = self.read();
+            let guard = self.read_until(deadline)?;
             if predicate(&guard) {
                 return Some(guard);
             }
@@ -121,13 +133,8 @@ impl<T: ?Sized> Shared<T> {
     /// Waits until the version moves past `seen`; `false` if `deadline` passed first, or at
     /// once if this thread holds a guard of this `Shared` (then an untimed wait panics).
     #[track_caller]
-    pub(crate) fn wait_past(
-        &self,
-        seen: Version,
-        deadline: Option<Instant>,
-        call: &'static str,
-    ) -> bool {
-        if self.version() == seen && !self.core().may_wait(call, deadline.is_some(), true) {
+    pub(crate) fn wait_past(&self, seen: Version, deadline: Deadline, call: &'static str) -> bool {
+        if self.version() == seen && !self.core().may_wait(call, deadline, true) {
             return false;
         }
         park::wait(
@@ -135,9 +142,10 @@ impl<T: ?Sized> Shared<T> {
             || self.version() != seen,
             || {
                 // Registration happens under a read lock, which keeps publishers out while
-                // the flag is set (see the invariant of the version word).
-                let _read = self.read();
-                self.core().version.register_waiter(seen)
+                // the flag is set (see the invariant of the version word). A timed wait
+                // takes it by its deadline: a writer holding the lock cannot stretch it.
+                let _read = self.read_until(deadline)?;
+                Some(self.core().version.register_waiter(seen))
             },
             deadline,
         )
@@ -270,19 +278,30 @@ impl<'a, T: ?Sized> Puller<'a, T> {
     ///
     /// # Panics
     ///
-    /// If this thread holds a [`WriteGuard`](crate::WriteGuard) or
-    /// [`ModifyGuard`](crate::ModifyGuard) of the same `Shared` (or, in debug builds, a
-    /// [`ReadGuard`]): no other thread could publish, so the wait would never end.
+    /// When the wait could never end, because this thread holds a guard of the same `Shared`
+    /// that keeps every publisher out:
+    ///
+    /// * its [`WriteGuard`](crate::WriteGuard), even after a publish (the guard returned could
+    ///   never be taken): in debug builds and with the `reentrancy-check` feature; plain release
+    ///   builds do not record the writer and deadlock;
+    /// * a [`ModifyGuard`](crate::ModifyGuard), if nothing was published since the last pull:
+    ///   in every build;
+    /// * a [`ReadGuard`], if nothing was published since the last pull: in debug builds;
+    ///   release builds do not record readers and deadlock.
+    ///
+    /// The crate docs' "Misuse and what you get" table lists every build.
     #[track_caller]
     pub fn wait(&mut self) -> ReadGuard<'a, T> {
-        match self.wait_deadline(None) {
+        match self.wait_deadline(Deadline::Untimed) {
             Some(guard) => guard,
             None => unreachable!("an untimed wait cannot time out"),
         }
     }
 
-    /// Like [`wait`](Self::wait), giving up after `timeout` (`None`); `None` at once where
-    /// `wait` would panic. Under `cfg(loom)` the timeout is ignored (loom has no clock).
+    /// Like [`wait`](Self::wait), giving up after `timeout` (`None`): it never blocks past the
+    /// timeout, taking the lock included (another thread's writer cannot stretch it). `None`
+    /// at once where `wait` would panic; where `wait` would deadlock, `None` when the timeout
+    /// has passed. Under `cfg(loom)` the timeout is ignored (loom has no clock).
     ///
     /// ```
     /// use std::time::Duration;
@@ -294,18 +313,18 @@ impl<'a, T: ?Sized> Puller<'a, T> {
     /// ```
     #[track_caller]
     pub fn wait_for(&mut self, timeout: Duration) -> Option<ReadGuard<'a, T>> {
-        self.wait_deadline(deadline_after(timeout))
+        self.wait_deadline(Deadline::after(timeout))
     }
 
     #[track_caller]
-    fn wait_deadline(&mut self, deadline: Option<Instant>) -> Option<ReadGuard<'a, T>> {
+    fn wait_deadline(&mut self, deadline: Deadline) -> Option<ReadGuard<'a, T>> {
         const CALL: &str = "Puller::wait()";
-        if !self.shared.core().may_wait(CALL, deadline.is_some(), false)
+        if !self.shared.core().may_wait(CALL, deadline, false)
             || !self.shared.wait_past(self.seen, deadline, CALL)
         {
             return None;
         }
-        let guard = self.shared.read();
+        let guard = self.shared.read_until(deadline)?;
         self.seen = self.shared.version();
         Some(guard)
     }

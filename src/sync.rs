@@ -34,10 +34,25 @@ pub(crate) mod untracked {
 pub(crate) use std::sync::Arc;
 
 pub(crate) use imp::{
-    current_thread_token, deadline_after, spawn, spin_loop, thread_panicking, with_read_registry,
-    yield_now, Backoff, Event, JoinHandle, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
+    current_thread_token, spawn, spin_loop, thread_panicking, with_read_registry, yield_now,
+    Backoff, Event, JoinHandle, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
     RwLockWriteGuard, SPIN_BEFORE_PARKING,
 };
+
+/// Whether timed calls have a clock to stop by. Not under loom, which has none: there a timed
+/// call blocks like its untimed twin (see `crate::deadline`).
+pub(crate) const HAS_CLOCK: bool = cfg!(not(loom));
+
+/// The source of object ids (`Shared`s, `WaitGroup`s): never reused, so a record keyed by an
+/// id can never be mistaken for a later object's, even one at the same address.
+static NEXT_ID: untracked::AtomicU64 = untracked::AtomicU64::new(1);
+
+/// A non-zero number naming one object for the life of the process.
+#[inline]
+pub(crate) fn next_object_id() -> u64 {
+    // Relaxed: the allocator only needs uniqueness, which the RMW gives by itself.
+    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Whether lock acquisition tries the non-blocking path first. In production the `try_*` call
 /// *is* the fast path, and the re-entrancy checks run only when it fails. Under loom the
@@ -53,7 +68,7 @@ fn panicking() -> bool {
 
 #[cfg(not(loom))]
 mod imp {
-    use super::{Duration, Instant};
+    use super::Instant;
     use std::cell::{Cell, RefCell};
     use std::sync::atomic::Ordering;
 
@@ -79,7 +94,7 @@ mod imp {
 
     std::thread_local! {
         static TOKEN: Cell<u64> = const { Cell::new(0) };
-        static READ_REGISTRY: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+        static READ_REGISTRY: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
     }
 
     /// A non-zero number naming the current thread, unique for the life of the process.
@@ -98,9 +113,9 @@ mod imp {
         })
     }
 
-    /// Runs `f` on this thread's list of `Shared` addresses it holds read guards of (debug
-    /// builds only use it).
-    pub(crate) fn with_read_registry<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> Option<R> {
+    /// Runs `f` on this thread's list of the ids of the `Shared`s it holds read guards of
+    /// (debug builds only use it).
+    pub(crate) fn with_read_registry<R>(f: impl FnOnce(&mut Vec<u64>) -> R) -> Option<R> {
         READ_REGISTRY.try_with(|r| f(&mut r.borrow_mut())).ok()
     }
 
@@ -142,11 +157,6 @@ mod imp {
             self.condvar.notify_all();
         }
     }
-
-    /// Turns a relative timeout into a deadline (saturating instead of overflowing).
-    pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
-        Instant::now().checked_add(timeout)
-    }
 }
 
 #[cfg(loom)]
@@ -170,7 +180,7 @@ mod imp {
     // thread-locals, which are per model thread.
     loom::thread_local! {
         static TOKEN: Cell<u64> = Cell::new(0);
-        static READ_REGISTRY: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+        static READ_REGISTRY: RefCell<Vec<u64>> = RefCell::new(Vec::new());
     }
 
     pub(crate) fn current_thread_token() -> u64 {
@@ -183,7 +193,7 @@ mod imp {
         })
     }
 
-    pub(crate) fn with_read_registry<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> Option<R> {
+    pub(crate) fn with_read_registry<R>(f: impl FnOnce(&mut Vec<u64>) -> R) -> Option<R> {
         READ_REGISTRY.try_with(|r| f(&mut r.borrow_mut())).ok()
     }
 
@@ -238,10 +248,6 @@ mod imp {
         }
     }
 
-    pub(crate) fn deadline_after(_timeout: super::Duration) -> Option<Instant> {
-        None
-    }
-
     mod rwlock {
         //! A model of parking_lot's upgradable `RwLock` for loom.
         //!
@@ -256,6 +262,7 @@ mod imp {
         //! upgradable slot while it waits for readers to leave, so no writer gets in between;
         //! downgrades turn the slot into a read in one step. Readers are never held back by a
         //! waiting writer (fairness is not modelled); timed calls are untimed.
+        use super::super::Instant;
         use std::ops::{Deref, DerefMut};
         use std::sync::TryLockError;
 
@@ -459,9 +466,15 @@ mod imp {
             pub(crate) fn try_read_recursive(&self) -> Option<RwLockReadGuard<'_, T>> {
                 self.try_read()
             }
-            pub(crate) fn try_read_for(
+            // The `*_until` calls: timed calls under loom have no instant to stop at (see
+            // `crate::deadline`), so pushpull never makes them here; they exist to keep the
+            // facade's surface the same, and block like their untimed twins.
+            pub(crate) fn try_read_until(&self, _: Instant) -> Option<RwLockReadGuard<'_, T>> {
+                Some(self.read())
+            }
+            pub(crate) fn try_read_recursive_until(
                 &self,
-                _: super::super::Duration,
+                _: Instant,
             ) -> Option<RwLockReadGuard<'_, T>> {
                 Some(self.read())
             }
@@ -472,9 +485,9 @@ mod imp {
             pub(crate) fn try_upgradable_read(&self) -> Option<RwLockUpgradableReadGuard<'_, T>> {
                 self.upgradable_with(false)
             }
-            pub(crate) fn try_upgradable_read_for(
+            pub(crate) fn try_upgradable_read_until(
                 &self,
-                _: super::super::Duration,
+                _: Instant,
             ) -> Option<RwLockUpgradableReadGuard<'_, T>> {
                 Some(self.upgradable_read())
             }
@@ -484,10 +497,7 @@ mod imp {
             pub(crate) fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
                 self.write_with(false)
             }
-            pub(crate) fn try_write_for(
-                &self,
-                _: super::super::Duration,
-            ) -> Option<RwLockWriteGuard<'_, T>> {
+            pub(crate) fn try_write_until(&self, _: Instant) -> Option<RwLockWriteGuard<'_, T>> {
                 Some(self.write())
             }
         }
@@ -528,9 +538,9 @@ mod imp {
             pub(crate) fn try_upgrade(s: Self) -> Result<RwLockWriteGuard<'a, T>, Self> {
                 Self::upgrade_with(s, false)
             }
-            pub(crate) fn try_upgrade_for(
+            pub(crate) fn try_upgrade_until(
                 s: Self,
-                _: super::super::Duration,
+                _: Instant,
             ) -> Result<RwLockWriteGuard<'a, T>, Self> {
                 Ok(Self::upgrade(s))
             }

@@ -1,9 +1,10 @@
 //! `WaitGroup`: a Go-style completion latch (add / done / wait) that never hangs on a
 //! panicking worker and can wait with a timeout.
 
+use crate::deadline::Deadline;
 use crate::park;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use crate::sync::{deadline_after, spawn, thread_panicking, Arc, Duration, Event, JoinHandle};
+use crate::sync::{spawn, thread_panicking, Arc, Duration, Event, JoinHandle};
 use crossbeam_utils::CachePadded;
 use std::fmt;
 
@@ -233,7 +234,7 @@ impl WaitGroup {
     /// A waiter spins for a few microseconds before it sleeps, so a master waiting for short
     /// tasks wakes without a kernel round trip.
     pub fn wait(&self) {
-        self.wait_deadline(None);
+        self.wait_deadline(Deadline::Untimed);
     }
 
     /// Like [`wait`](Self::wait), giving up after `timeout`: `true` if the count reached zero.
@@ -249,10 +250,10 @@ impl WaitGroup {
     /// ```
     #[must_use]
     pub fn wait_for(&self, timeout: Duration) -> bool {
-        self.wait_deadline(deadline_after(timeout))
+        self.wait_deadline(Deadline::after(timeout))
     }
 
-    fn wait_deadline(&self, deadline: Option<crate::sync::Instant>) -> bool {
+    fn wait_deadline(&self, deadline: Deadline) -> bool {
         let word = &self.inner.word;
         // Acquire: if the count is zero, this synchronizes with the last `done`, so the
         // workers' writes are visible when `wait` returns.
@@ -265,7 +266,7 @@ impl WaitGroup {
             &self.inner.event,
             // Acquire: pairs with the AcqRel of the `done` that ended the round.
             || word.load(Ordering::Acquire) >> GENERATION_SHIFT != generation,
-            || self.inner.register_waiter(generation),
+            || Some(self.inner.register_waiter(generation)),
             deadline,
         )
     }

@@ -1,60 +1,97 @@
 //! One test (or a few) per row of the "Misuse and what you get" table in the crate docs
-//! (src/lib.rs). Each asserts what the table promises, including the panic message naming the
-//! type and the mistake.
+//! (src/lib.rs), each asserting the cell of the build it runs in: debug, release, release with
+//! `reentrancy-check` (CI runs all three). A "panic" cell checks the message naming the type
+//! and the mistake; a "deadlock" cell checks that the call stays blocked
+//! ([`common::assert_stays_blocked`]), so no cell can drift from the docs unnoticed.
 
 mod common;
 
-use common::{assert_contains_all, bounded, panic_message_of, quiet_expected_panics, EXPECTED};
-use common::{SHORT, TIMEOUT};
+use common::{assert_contains_all, assert_stays_blocked, bounded, leak, panic_message_of};
+use common::{quiet_expected_panics, EXPECTED, READERS_TRACKED, SHORT, TIMEOUT, WRITERS_TRACKED};
 use pushpull::{ModifyGuard, Shared, WaitGroup, WriteGuard};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-// Row: `write()` / `modify()` while this thread holds a `WriteGuard` or `ModifyGuard` of the
-// same `Shared` -> panic "pushpull::Shared: write() would deadlock: this thread already holds
-// a WriteGuard ...".
+/// A "panic | deadlock" cell: where this build records the guard (`tracked`), `f` panics with
+/// a message starting with `prefix`; elsewhere it stays blocked. `f` runs on a thread of its
+/// own either way, so it must own (or leak) what it uses.
+#[track_caller]
+fn panics_where_tracked(tracked: bool, prefix: &str, f: impl FnOnce() + Send + 'static) {
+    if tracked {
+        let msg = bounded(prefix, move || panic_message_of(f));
+        assert!(msg.starts_with(prefix), "expected {prefix:?}, got {msg:?}");
+    } else {
+        assert_stays_blocked(prefix, f);
+    }
+}
+
+// Row: `write()` / `modify()` / `read()` while holding its `WriteGuard` -> panic naming the
+// call and `WriteGuard` (debug, reentrancy-check); deadlock (plain release).
 
 #[test]
-#[cfg_attr(
-    not(any(debug_assertions, feature = "reentrancy-check")),
-    ignore = "release builds record the writer only with the reentrancy-check feature"
-)]
-fn row_write_while_holding_write_guard_panics() {
-    let s = Shared::new(0);
-    let msg = panic_message_of(|| {
+fn row_write_modify_read_while_holding_write_guard() {
+    let prefix = |call: &str| {
+        format!("pushpull::Shared: {call} would deadlock: this thread already holds a WriteGuard")
+    };
+    let s = leak(Shared::new(0));
+    panics_where_tracked(WRITERS_TRACKED, &prefix("write()"), move || {
         let _w = s.write();
         let _w2 = s.write();
     });
-    assert!(
-        msg.starts_with(
-            "pushpull::Shared: write() would deadlock: this thread already holds a WriteGuard"
-        ),
-        "{msg}"
-    );
-    assert!(
-        s.try_write().is_some(),
-        "the held guard was released by the unwind"
-    );
-}
-
-#[test]
-#[cfg_attr(
-    not(any(debug_assertions, feature = "reentrancy-check")),
-    ignore = "release builds record the writer only with the reentrancy-check feature"
-)]
-fn row_modify_while_holding_write_guard_panics() {
-    let s = Shared::new(0);
-    let msg = panic_message_of(|| {
+    let s = leak(Shared::new(0));
+    panics_where_tracked(WRITERS_TRACKED, &prefix("modify()"), move || {
         let _w = s.write();
         let _m = s.modify();
     });
-    assert!(
-        msg.starts_with(
-            "pushpull::Shared: modify() would deadlock: this thread already holds a WriteGuard"
-        ),
-        "{msg}"
+    let s = leak(Shared::new(0));
+    panics_where_tracked(WRITERS_TRACKED, &prefix("read()"), move || {
+        let _w = s.write();
+        let _r = s.read();
+    });
+    if WRITERS_TRACKED {
+        let s = Shared::new(0);
+        let _ = panic_message_of(|| {
+            let _w = s.write();
+            let _w2 = s.write();
+        });
+        assert!(
+            s.try_write().is_some(),
+            "the unwind released the held guard"
+        );
+    }
+}
+
+#[test]
+fn row_helpers_that_lock_while_holding_write_guard() {
+    // The closure helpers take the same locks: the same mistake, the same cell.
+    let s = leak(Shared::new(0));
+    panics_where_tracked(
+        WRITERS_TRACKED,
+        "pushpull::Shared: write() would deadlock",
+        move || {
+            let _w = s.write();
+            s.update(|v| *v += 1);
+        },
+    );
+    let s = leak(Shared::new(0));
+    panics_where_tracked(
+        WRITERS_TRACKED,
+        "pushpull::Shared: read() would deadlock",
+        move || {
+            let _w = s.write();
+            s.with(|v| *v);
+        },
+    );
+    let s = leak(Shared::new(0));
+    panics_where_tracked(
+        WRITERS_TRACKED,
+        "pushpull::Shared: read() would deadlock",
+        move || {
+            let _w = s.write();
+            s.pull();
+        },
     );
 }
 
@@ -91,18 +128,9 @@ fn row_modify_while_holding_modify_guard_panics() {
 }
 
 #[test]
-#[cfg_attr(
-    not(any(debug_assertions, feature = "reentrancy-check")),
-    ignore = "release builds record the writer only with the reentrancy-check feature"
-)]
-fn row_update_push_and_clear_poison_inside_a_guard_panic_too() {
+fn row_update_push_and_clear_poison_inside_a_modify_guard_panic_in_every_build() {
     // The closure helpers take the write lock: the same mistake, the same panic.
     let s = Shared::new(0);
-    let msg = panic_message_of(|| {
-        let _w = s.write();
-        s.update(|v| *v += 1);
-    });
-    assert_contains_all(&msg, &["pushpull::Shared", "would deadlock", "WriteGuard"]);
     let msg = panic_message_of(|| {
         let _m = s.modify();
         s.push(|v| *v += 1);
@@ -117,44 +145,14 @@ fn row_update_push_and_clear_poison_inside_a_guard_panic_too() {
     assert!(!s.is_poisoned(), "no mutable access was handed out");
 }
 
-// Row: `read()` while holding its `WriteGuard` -> the same panic, naming `read()`.
+// Rows: `Puller::wait` / `Shared::wait_until` while this thread holds a guard that keeps every
+// publisher out, and their timed twins. ModifyGuard: panic / `None` at once, every build.
+// WriteGuard: panic / `None` at once where the writer is recorded; deadlock / `None` at the
+// timeout in plain release. ReadGuard: panic / `None` at once in debug; deadlock / `None` at
+// the timeout in release.
 
 #[test]
-#[cfg_attr(
-    not(any(debug_assertions, feature = "reentrancy-check")),
-    ignore = "release builds record the writer only with the reentrancy-check feature"
-)]
-fn row_read_while_holding_write_guard_panics() {
-    let s = Shared::new(0);
-    let msg = panic_message_of(|| {
-        let _w = s.write();
-        let _r = s.read();
-    });
-    assert!(
-        msg.starts_with(
-            "pushpull::Shared: read() would deadlock: this thread already holds a WriteGuard"
-        ),
-        "{msg}"
-    );
-    // `with` and `pull` read too.
-    let msg = panic_message_of(|| {
-        let _w = s.write();
-        s.with(|v| *v)
-    });
-    assert_contains_all(&msg, &["read() would deadlock", "WriteGuard"]);
-    let msg = panic_message_of(|| {
-        let _w = s.write();
-        s.pull()
-    });
-    assert_contains_all(&msg, &["read() would deadlock", "WriteGuard"]);
-}
-
-// Not a row of the table (documented on `Puller::wait` / `Shared::wait_until`): waiting for
-// a publish while this thread holds a guard that keeps every publisher out. Untimed waits
-// panic naming the call and the guard; timed ones give up at once.
-
-#[test]
-fn waiting_for_a_publish_while_holding_the_modify_guard() {
+fn row_waits_while_holding_the_modify_guard() {
     bounded("wait while holding modify", || {
         let long = Duration::from_secs(60);
         let s = Shared::new(0);
@@ -187,161 +185,230 @@ fn waiting_for_a_publish_while_holding_the_modify_guard() {
 }
 
 #[test]
-#[cfg_attr(
-    not(any(debug_assertions, feature = "reentrancy-check")),
-    ignore = "release builds record the writer only with the reentrancy-check feature"
-)]
-fn waiting_for_a_publish_while_holding_the_write_guard() {
-    bounded("wait while holding write", || {
-        let long = Duration::from_secs(60);
+fn row_waits_while_holding_the_write_guard() {
+    let s = leak(Shared::new(0));
+    panics_where_tracked(
+        WRITERS_TRACKED,
+        "pushpull::Shared: Puller::wait() would deadlock: this thread already holds a WriteGuard",
+        move || {
+            let mut puller = s.puller();
+            let _w = s.write();
+            let _ = puller.wait();
+        },
+    );
+    let s = leak(Shared::new(0));
+    panics_where_tracked(WRITERS_TRACKED, "pushpull::Shared: Shared::wait_until() would deadlock: this thread already holds a WriteGuard", move || {
+        let _w = s.write();
+        let _ = s.wait_until(|v| *v == 1);
+    });
+    // Even when the predicate holds: the guard it returns could never be taken.
+    let s = leak(Shared::new(0));
+    panics_where_tracked(WRITERS_TRACKED, "pushpull::Shared: Shared::wait_until() would deadlock: this thread already holds a WriteGuard", move || {
+        let _w = s.write();
+        let _ = s.wait_until(|v| *v == 0);
+    });
+    // The timed twins: `None`, at once (a 60 s timeout would fail `bounded`) where the writer is
+    // recorded, at the timeout elsewhere.
+    bounded("timed waits while holding write", || {
+        let timeout = common::writer_own_timeout(Duration::from_secs(60));
         let s = Shared::new(0);
         let mut puller = s.puller();
-        let msg = panic_message_of(|| {
-            let _w = s.write();
-            puller.wait()
-        });
-        assert_contains_all(&msg, &["pushpull::Shared", "would deadlock", "WriteGuard"]);
-        let msg = panic_message_of(|| {
-            let _w = s.write();
-            s.wait_until(|v| *v == 1)
-        });
-        assert_contains_all(&msg, &["pushpull::Shared", "would deadlock", "WriteGuard"]);
         let w = s.write();
-        assert!(puller.wait_for(long).is_none(), "timed: None at once");
+        assert!(puller.wait_for(timeout).is_none());
+        assert!(s.wait_until_for(timeout, |v| *v == 1).is_none());
+        assert!(
+            s.wait_until_for(timeout, |v| *v == 0).is_none(),
+            "true, but unreadable"
+        );
         drop(w);
+        assert_eq!(s.wait_until_for(TIMEOUT, |v| *v == 0).map(|g| *g), Some(0));
     });
 }
 
-/// KNOWN FAILING (bug in src/puller.rs, `Shared::wait_until_deadline`): with this thread
-/// holding the `WriteGuard`, `Puller::wait_for` returns `None` at once, but
-/// `Shared::wait_until_for` panics, and with a message naming `read()`, a call the user never
-/// made. The first `self.read()` of `wait_until_deadline` panics before
-/// `can_wait_for_publish` is consulted.
+/// `Shared::wait_until_for` while this thread holds the `WriteGuard` used to panic naming
+/// `read()`, a call the user never made, instead of returning `None` at once.
 #[test]
-#[cfg_attr(
-    not(any(debug_assertions, feature = "reentrancy-check")),
-    ignore = "release builds record the writer only with the reentrancy-check feature"
-)]
 fn regression_wait_until_for_while_holding_the_write_guard_panicked_naming_read() {
     bounded("wait_until_for while holding write", || {
         let s = Shared::new(0);
         let _w = s.write();
+        let timeout = common::writer_own_timeout(Duration::from_secs(60));
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            s.wait_until_for(Duration::from_secs(60), |v| *v == 1)
-                .is_none()
+            s.wait_until_for(timeout, |v| *v == 1).is_none()
         }));
         match outcome {
             Ok(none) => assert!(none),
             Err(payload) => panic!(
-                "wait_until_for panicked instead of returning None at once: {}",
+                "wait_until_for panicked instead of returning None: {}",
                 common::message(&*payload)
             ),
         }
     });
 }
 
-#[cfg(debug_assertions)]
 #[test]
-fn waiting_for_a_publish_while_holding_a_read_guard_in_debug_builds() {
-    bounded("wait while reading", || {
-        let long = Duration::from_secs(60);
+fn row_waits_while_holding_a_read_guard() {
+    let s = leak(Shared::new(0));
+    panics_where_tracked(
+        READERS_TRACKED,
+        "pushpull::Shared: Puller::wait() would deadlock: this thread already holds a ReadGuard",
+        move || {
+            let mut puller = s.puller();
+            let _r = s.read();
+            let _ = puller.wait();
+        },
+    );
+    let s = leak(Shared::new(0));
+    panics_where_tracked(READERS_TRACKED, "pushpull::Shared: Shared::wait_until() would deadlock: this thread already holds a ReadGuard", move || {
+        let _r = s.read();
+        let _ = s.wait_until(|v| *v == 1);
+    });
+    bounded("timed waits while reading", || {
+        let timeout = if READERS_TRACKED {
+            Duration::from_secs(60)
+        } else {
+            SHORT
+        };
         let s = Shared::new(0);
         let mut puller = s.puller();
         let r = s.read();
-        assert!(puller.wait_for(long).is_none(), "timed: None at once");
-        assert!(
-            s.wait_until_for(long, |v| *v == 1).is_none(),
-            "timed: None at once"
+        assert!(puller.wait_for(timeout).is_none());
+        assert!(s.wait_until_for(timeout, |v| *v == 1).is_none());
+        assert_eq!(
+            s.wait_until_for(timeout, |v| *v == 0).map(|g| *g),
+            Some(0),
+            "already true"
         );
-        let msg = panic_message_of(|| puller.wait());
-        assert_contains_all(&msg, &["Puller::wait()", "would deadlock", "ReadGuard"]);
         drop(r);
     });
 }
 
-// Row: `write()` / `modify()` / `ModifyGuard::upgrade` while holding a `ReadGuard` of it ->
-// panic in debug builds; may deadlock in release builds (not tested there).
+// Row: `write()` / `modify()` / `ModifyGuard::upgrade` while holding a `ReadGuard` of it, when
+// it must wait -> panic naming `ReadGuard` in debug builds; deadlock in release builds.
 
-#[cfg(debug_assertions)]
 #[test]
-fn row_write_while_holding_read_guard_panics_in_debug_builds() {
-    let s = Shared::new(0);
-    let msg = panic_message_of(|| {
-        let _r = s.read();
-        let _w = s.write();
-    });
-    assert!(
-        msg.starts_with(
-            "pushpull::Shared: write() would deadlock: this thread already holds a ReadGuard"
-        ),
-        "{msg}"
+fn row_write_while_holding_read_guard() {
+    let s = leak(Shared::new(0));
+    panics_where_tracked(
+        READERS_TRACKED,
+        "pushpull::Shared: write() would deadlock: this thread already holds a ReadGuard",
+        move || {
+            let _r = s.read();
+            let _w = s.write();
+        },
     );
     // Also for the read half of a downgraded guard, and through `update`.
-    let msg = panic_message_of(|| {
-        let _r = WriteGuard::downgrade(s.write());
-        s.update(|v| *v += 1);
-    });
-    assert_contains_all(&msg, &["write() would deadlock", "ReadGuard"]);
-    assert!(s.try_write().is_some());
+    let s = leak(Shared::new(0));
+    panics_where_tracked(
+        READERS_TRACKED,
+        "pushpull::Shared: write() would deadlock: this thread already holds a ReadGuard",
+        move || {
+            let _r = WriteGuard::downgrade(s.write());
+            s.update(|v| *v += 1);
+        },
+    );
+    if READERS_TRACKED {
+        let s = Shared::new(0);
+        let _ = panic_message_of(|| {
+            let _r = s.read();
+            let _w = s.write();
+        });
+        assert!(s.try_write().is_some(), "the unwind released the read");
+    }
 }
 
-#[cfg(debug_assertions)]
 #[test]
-fn row_modify_while_holding_read_guard_panics_in_debug_builds_when_it_would_wait() {
-    // modify() coexists with readers, so it only panics when it would have to wait: here
-    // another thread holds the modify lock (and could be about to upgrade, waiting for us).
-    bounded("modify while reading, other modifier", || {
-        let s = Shared::new(0);
-        thread::scope(|sc| {
-            let (held_tx, held_rx) = mpsc::channel();
-            let (release_tx, release_rx) = mpsc::channel::<()>();
-            let s_ref = &s;
-            let holder = sc.spawn(move || {
-                let _m = s_ref.modify();
-                held_tx.send(()).unwrap();
-                release_rx.recv_timeout(TIMEOUT).unwrap();
-            });
-            held_rx.recv_timeout(TIMEOUT).unwrap();
-            let msg = panic_message_of(|| {
-                let _r = s.read();
-                let _m = s.modify();
-            });
-            assert!(
-                msg.starts_with(
-                    "pushpull::Shared: modify() would deadlock: this thread already holds a \
-                     ReadGuard"
-                ),
-                "{msg}"
-            );
-            release_tx.send(()).unwrap();
-            holder.join().unwrap();
-        });
+fn row_modify_while_holding_read_guard_when_it_must_wait() {
+    // modify() coexists with readers, so it only has to wait when another thread holds the
+    // modify lock; here that thread is upgrading, which waits for our read: a real deadlock,
+    // which debug builds turn into a panic (releasing our read lets the upgrade through).
+    let s = leak(Shared::new(0));
+    let (held_tx, held_rx) = mpsc::channel();
+    let (read_tx, read_rx) = mpsc::channel::<()>();
+    let upgrader = thread::spawn(move || {
+        let m = s.modify();
+        held_tx.send(()).unwrap();
+        read_rx.recv_timeout(TIMEOUT).unwrap();
+        *ModifyGuard::upgrade(m) += 1;
+    });
+    held_rx.recv_timeout(TIMEOUT).unwrap();
+    panics_where_tracked(
+        READERS_TRACKED,
+        "pushpull::Shared: modify() would deadlock: this thread already holds a ReadGuard",
+        move || {
+            let _r = s.read();
+            read_tx.send(()).unwrap(); // the upgrade now waits for this read
+            let _m = s.modify();
+        },
+    );
+    if READERS_TRACKED {
+        bounded("upgrade after the panic", move || upgrader.join().unwrap());
+        assert_eq!(*s.read(), 1);
         // Without another modifier, a reader may take the modify lock.
         let r = s.read();
         let m = s.modify();
-        assert_eq!(*r + *m, 0);
-    });
+        assert_eq!(*r + *m, 2);
+    }
 }
 
-#[cfg(debug_assertions)]
 #[test]
-fn row_upgrade_while_holding_read_guard_panics_in_debug_builds_and_releases_the_lock() {
-    let s = Shared::new(0);
-    let msg = panic_message_of(|| {
-        let m = s.modify();
-        let _r = s.read(); // allowed: a modifier may read
-        let _w = ModifyGuard::upgrade(m); // but not upgrade while that read is held
-    });
-    assert!(
-        msg.starts_with(
-            "pushpull::Shared: ModifyGuard::upgrade() would deadlock: this thread already holds \
-             a ReadGuard"
-        ),
-        "{msg}"
+fn row_upgrade_while_holding_read_guard() {
+    let s = leak(Shared::new(0));
+    panics_where_tracked(
+        READERS_TRACKED,
+        "pushpull::Shared: ModifyGuard::upgrade() would deadlock: this thread already holds a \
+         ReadGuard",
+        move || {
+            let m = s.modify();
+            let _r = s.read(); // allowed: a modifier may read
+            let _w = ModifyGuard::upgrade(m); // but not upgrade while that read is held
+        },
     );
-    assert!(s.try_modify().is_some(), "the modify lock was given back");
-    assert!(s.try_write().is_some());
-    assert!(!s.is_poisoned());
+    if READERS_TRACKED {
+        assert!(s.try_modify().is_some(), "the modify lock was given back");
+        assert!(s.try_write().is_some());
+        assert!(!s.is_poisoned());
+    }
+}
+
+// Row: `read()` twice on one thread while another thread's writer is queued between the two
+// -> debug: the second read is taken recursively; release: may deadlock (here it does: the
+// writer is queued for certain).
+
+#[test]
+fn row_read_twice_with_a_writer_queued_between() {
+    let s = leak(Shared::new(0));
+    let (read_tx, read_rx) = mpsc::channel();
+    let (again_tx, again_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let r = s.read();
+        read_tx.send(()).unwrap();
+        again_rx.recv().unwrap();
+        let r2 = s.read();
+        done_tx.send(*r + *r2).unwrap();
+    });
+    read_rx.recv_timeout(TIMEOUT).unwrap();
+    let writer = thread::spawn(move || s.push(|v| *v = 1));
+    while s.try_read().is_some() {
+        // Until the writer is queued (it then refuses new plain readers).
+        thread::yield_now();
+    }
+    again_tx.send(()).unwrap();
+    if READERS_TRACKED {
+        assert_eq!(
+            done_rx.recv_timeout(TIMEOUT),
+            Ok(0),
+            "the recursive read succeeded"
+        );
+        bounded("the writer", move || writer.join().unwrap());
+        assert_eq!(*s.read(), 1);
+    } else {
+        assert!(
+            done_rx.recv_timeout(SHORT).is_err(),
+            "release: the second read queues behind the writer, which waits for the first"
+        );
+    }
 }
 
 // Row: `try_*` in any of the cases above -> `None`, at once, never a panic.
@@ -506,12 +573,9 @@ fn row_wait_for_from_a_thread_holding_one_of_its_tokens_returns_false() {
 
 /// `Puller::wait_for` after this thread published through the `WriteGuard` it still holds:
 /// the version moved, but the wait would end with a read this thread can never get. It used to
-/// reach `read()` and panic naming a call the user never made; now it gives up at once.
+/// reach `read()` and panic naming a call the user never made; now it gives up (at once where
+/// the writer is recorded), and `wait` panics naming itself (deadlocks in plain release).
 #[test]
-#[cfg_attr(
-    not(any(debug_assertions, feature = "reentrancy-check")),
-    ignore = "release builds record the writer only with the reentrancy-check feature"
-)]
 fn regression_puller_wait_for_after_own_publish_under_held_write_guard_panicked_naming_read() {
     bounded("puller wait_for while holding write", || {
         let s = Shared::new(0);
@@ -519,12 +583,20 @@ fn regression_puller_wait_for_after_own_publish_under_held_write_guard_panicked_
         let mut w = s.write();
         *w += 1; // publishes v1 while the lock is still held
         assert!(puller.has_changed());
-        assert!(puller.wait_for(Duration::from_secs(60)).is_none());
-        let msg = panic_message_of(|| {
-            let _ = puller.wait();
-        });
-        assert_contains_all(&msg, &["Puller::wait()", "would deadlock", "WriteGuard"]);
+        let timeout = common::writer_own_timeout(Duration::from_secs(60));
+        assert!(puller.wait_for(timeout).is_none());
         drop(w);
-        assert_eq!(*puller.wait_for(Duration::from_secs(10)).unwrap(), 1);
+        assert_eq!(*puller.wait_for(TIMEOUT).unwrap(), 1);
     });
+    let s = leak(Shared::new(0));
+    panics_where_tracked(
+        WRITERS_TRACKED,
+        "pushpull::Shared: Puller::wait() would deadlock: this thread already holds a WriteGuard",
+        move || {
+            let mut puller = s.puller();
+            let mut w = s.write();
+            *w += 1;
+            let _ = puller.wait();
+        },
+    );
 }

@@ -11,11 +11,25 @@
 
 use super::owner::{reads::ReadMark, would_deadlock, Held, TRACK_WRITERS};
 use super::Core;
+use crate::deadline::Deadline;
 use crate::sync::{
     thread_panicking, Duration, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+
+/// Keeps a guard on the thread that took it, whatever features the build enables.
+///
+/// A guard's bookkeeping is per thread (the owner word names the thread holding the exclusive
+/// side, the debug read registry is a thread-local list, and the lock-order records are per
+/// thread), and an unlock from another thread would make it lie. `parking_lot`'s own guards are
+/// `!Send` only while no crate in the build enables its `send_guard` feature (Cargo unifies
+/// features across the dependency graph), so pushpull's guards carry this marker of their
+/// own. `std::sync::MutexGuard<()>` is `!Send` and `Sync`, so a guard stays `Sync` exactly
+/// when the lock's guard is (when `T: Sync`), as before.
+#[derive(Clone, Copy, Default)]
+struct NotSend(PhantomData<std::sync::MutexGuard<'static, ()>>);
 
 /// Shared read access to the value of a [`Shared`](crate::Shared), released when dropped.
 ///
@@ -28,6 +42,7 @@ use std::ops::{Deref, DerefMut};
 pub struct ReadGuard<'a, T: ?Sized> {
     inner: RwLockReadGuard<'a, T>,
     _mark: ReadMark,
+    _not_send: NotSend,
 }
 
 /// Upgradable read access to the value of a [`Shared`](crate::Shared), released when dropped.
@@ -67,6 +82,7 @@ struct Exclusive<'a> {
     core: &'a Core,
     /// `PUBLISHED`, `POISON_ON_UNWIND`, `OWNER_RECORDED`.
     flags: u8,
+    _not_send: NotSend,
 }
 
 /// This guard already bumped the version (once per guard).
@@ -85,9 +101,14 @@ impl<'a> Exclusive<'a> {
             Exclusive {
                 core,
                 flags: OWNER_RECORDED,
+                _not_send: NotSend::default(),
             }
         } else {
-            Exclusive { core, flags: 0 }
+            Exclusive {
+                core,
+                flags: 0,
+                _not_send: NotSend::default(),
+            }
         }
     }
 }
@@ -140,7 +161,8 @@ impl<'a, T: ?Sized> ReadGuard<'a, T> {
     pub(super) fn new(core: &'a Core, inner: RwLockReadGuard<'a, T>) -> Self {
         ReadGuard {
             inner,
-            _mark: ReadMark::new(core.addr()),
+            _mark: ReadMark::new(core.id),
+            _not_send: NotSend::default(),
         }
     }
 }
@@ -224,7 +246,11 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             return Err(s);
         }
         let ModifyGuard { exclusive, inner } = s;
-        match RwLockUpgradableReadGuard::try_upgrade_for(inner, timeout) {
+        let upgraded = match Deadline::after(timeout).instant() {
+            Some(at) => RwLockUpgradableReadGuard::try_upgrade_until(inner, at),
+            None => Ok(RwLockUpgradableReadGuard::upgrade(inner)),
+        };
+        match upgraded {
             Ok(write) => Ok(WriteGuard::upgraded(exclusive, write)),
             Err(inner) => Err(ModifyGuard { exclusive, inner }),
         }

@@ -10,7 +10,8 @@ mod state;
 
 pub use guards::{ModifyGuard, ReadGuard, WriteGuard};
 
-use crate::sync::{self, Duration, Event, RwLock};
+use crate::deadline::{bounded, Deadline};
+use crate::sync::{self, Duration, Event, Instant, RwLock};
 use crate::{Conflict, Version};
 use owner::{reads, would_deadlock, Held, Owner};
 use state::VersionWord;
@@ -21,6 +22,9 @@ pub(crate) struct Core {
     pub(crate) version: VersionWord,
     owner: Owner,
     pub(crate) event: Event,
+    /// This `Shared`'s identity for the per-thread records (never reused; see
+    /// `sync::next_object_id`).
+    id: u64,
 }
 
 impl Core {
@@ -29,25 +33,27 @@ impl Core {
             version: VersionWord::new(),
             owner: Owner::new(),
             event: Event::default(),
+            id: sync::next_object_id(),
         }
     }
 
-    /// The identity of the `Shared` (its first field's address), for the read registry.
-    #[inline]
-    fn addr(&self) -> usize {
-        self as *const Core as usize
-    }
-
     fn reads_held_by_current_thread(&self) -> bool {
-        reads::held(self.addr())
+        reads::held(self.id)
     }
 
     /// Whether this thread may wait on this `Shared` for `call`. Holding its `WriteGuard`
     /// makes any wait hopeless (the wait ends with a read); when the wait is for another
     /// thread's publish (`for_publish`), so does holding any guard of it: no writer could get
     /// in. Untimed waits panic then; timed ones report that they give up at once (`false`).
+    /// Only what this build tracks can be seen here (see the crate's misuse table); what it
+    /// does not see, a timed wait's deadline still bounds.
     #[track_caller]
-    pub(crate) fn may_wait(&self, call: &'static str, timed: bool, for_publish: bool) -> bool {
+    pub(crate) fn may_wait(
+        &self,
+        call: &'static str,
+        deadline: Deadline,
+        for_publish: bool,
+    ) -> bool {
         let blocker = match self.owner.held_by_current_thread() {
             Some(Held::Write) => Some("WriteGuard"),
             Some(Held::Modify) if for_publish => Some("ModifyGuard"),
@@ -55,7 +61,7 @@ impl Core {
             _ => None,
         };
         match blocker {
-            Some(_) if timed => false,
+            Some(_) if deadline.is_timed() => false,
             Some(guard) => would_deadlock(call, guard),
             None => true,
         }
@@ -256,7 +262,7 @@ impl<T: ?Sized> Shared<T> {
     #[cold]
     #[track_caller]
     fn modify_slow(&self) -> ModifyGuard<'_, T> {
-        self.core.owner.check_blocking("modify()", self.core.addr());
+        self.core.owner.check_blocking("modify()", self.core.id);
         ModifyGuard::new(&self.core, self.lock.upgradable_read())
     }
 
@@ -286,7 +292,7 @@ impl<T: ?Sized> Shared<T> {
     #[cold]
     #[track_caller]
     fn write_slow(&self) -> WriteGuard<'_, T> {
-        self.core.owner.check_blocking("write()", self.core.addr());
+        self.core.owner.check_blocking("write()", self.core.id);
         WriteGuard::new(&self.core, self.lock.write())
     }
 
@@ -349,9 +355,11 @@ impl<T: ?Sized> Shared<T> {
         Some(WriteGuard::new(&self.core, inner))
     }
 
-    /// Reads, waiting at most `timeout` for a writer to leave. Returns `None` at once if this
-    /// thread holds the `WriteGuard`. Under `cfg(loom)` the timeout is ignored (loom has no
-    /// clock), so it waits like [`read`](Self::read).
+    /// Reads, waiting at most `timeout` for a writer to leave. Returns `None` at once where
+    /// this thread's own guard makes the wait hopeless and this build can tell (its
+    /// `WriteGuard` in debug builds or with `reentrancy-check`); otherwise it never waits past
+    /// `timeout` (see the crate's misuse table). Under `cfg(loom)` the timeout is ignored
+    /// (loom has no clock), so it waits like [`read`](Self::read).
     ///
     /// ```
     /// use std::time::Duration;
@@ -359,22 +367,47 @@ impl<T: ?Sized> Shared<T> {
     /// assert!(s.try_read_for(Duration::from_millis(10)).is_some());
     /// ```
     pub fn try_read_for(&self, timeout: Duration) -> Option<ReadGuard<'_, T>> {
+        self.try_read_until(Deadline::after(timeout).instant())
+    }
+
+    /// The read every wait path takes (its registration, its predicate checks, the guard it
+    /// returns): [`read`](Self::read) for an untimed call; for a timed one, never past the
+    /// deadline, and `None` at once where this thread's own guard makes it hopeless.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn read_until(&self, deadline: Deadline) -> Option<ReadGuard<'_, T>> {
+        match deadline {
+            Deadline::Untimed => Some(self.read()),
+            Deadline::Timed(at) => self.try_read_until(at),
+        }
+    }
+
+    /// A timed read stopping at `at` (`None`: a timed call with no instant to stop at).
+    fn try_read_until(&self, at: Option<Instant>) -> Option<ReadGuard<'_, T>> {
         if let Some(guard) = self.try_read() {
             return Some(guard);
         }
+        // `try_read` already read recursively under this thread's `ModifyGuard`; under its
+        // `WriteGuard` nothing can succeed.
         if self.core.owner.held_by_current_thread().is_some() {
             return None;
         }
         let inner = if self.core.reads_held_by_current_thread() {
-            self.lock.read_recursive()
+            // A thread that already reads must not queue behind a writer waiting for it.
+            bounded(
+                at,
+                |at| self.lock.try_read_recursive_until(at),
+                || self.lock.read_recursive(),
+            )?
         } else {
-            self.lock.try_read_for(timeout)?
+            bounded(at, |at| self.lock.try_read_until(at), || self.lock.read())?
         };
         Some(ReadGuard::new(&self.core, inner))
     }
 
     /// Takes the modify lock, waiting at most `timeout`. Returns `None` at once if this thread
-    /// holds a guard that makes the wait hopeless. Under `cfg(loom)` the timeout is ignored.
+    /// holds a guard that makes the wait hopeless and this build can tell; otherwise it never
+    /// waits past `timeout`. Under `cfg(loom)` the timeout is ignored.
     ///
     /// ```
     /// use std::time::Duration;
@@ -390,19 +423,25 @@ impl<T: ?Sized> Shared<T> {
         if self.is_hopeless_for_current_thread() {
             return None;
         }
-        let inner = self.lock.try_upgradable_read_for(timeout)?;
+        let inner = bounded(
+            Deadline::after(timeout).instant(),
+            |at| self.lock.try_upgradable_read_until(at),
+            || self.lock.upgradable_read(),
+        )?;
         Some(ModifyGuard::new(&self.core, inner))
     }
 
     /// Takes the write lock, waiting at most `timeout`. Returns `None` at once if this thread
-    /// holds a guard that makes the wait hopeless. Under `cfg(loom)` the timeout is ignored.
+    /// holds a guard that makes the wait hopeless and this build can tell (its `ModifyGuard`
+    /// in every build); otherwise it never waits past `timeout`. Under `cfg(loom)` the timeout
+    /// is ignored.
     ///
     /// ```
     /// use std::time::Duration;
     /// let s = pushpull::Shared::new(1);
-    /// let w = s.write();
+    /// let m = s.modify();
     /// assert!(s.try_write_for(Duration::from_secs(60)).is_none()); // at once: we hold it
-    /// # drop(w);
+    /// # drop(m);
     /// ```
     pub fn try_write_for(&self, timeout: Duration) -> Option<WriteGuard<'_, T>> {
         if let Some(guard) = self.try_write() {
@@ -411,7 +450,11 @@ impl<T: ?Sized> Shared<T> {
         if self.is_hopeless_for_current_thread() {
             return None;
         }
-        let inner = self.lock.try_write_for(timeout)?;
+        let inner = bounded(
+            Deadline::after(timeout).instant(),
+            |at| self.lock.try_write_until(at),
+            || self.lock.write(),
+        )?;
         Some(WriteGuard::new(&self.core, inner))
     }
 
@@ -420,7 +463,7 @@ impl<T: ?Sized> Shared<T> {
     fn is_hopeless_for_current_thread(&self) -> bool {
         self.core
             .owner
-            .guard_held_by_current_thread(self.core.addr())
+            .guard_held_by_current_thread(self.core.id)
             .is_some()
     }
 

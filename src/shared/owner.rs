@@ -84,21 +84,21 @@ impl Owner {
         }
     }
 
-    /// The guard this thread holds of the `Shared` at `addr`, if any: the exclusive side
+    /// The guard this thread holds of the `Shared` with id `id`, if any: the exclusive side
     /// always, a read guard in debug builds only.
-    pub(crate) fn guard_held_by_current_thread(&self, addr: usize) -> Option<&'static str> {
+    pub(crate) fn guard_held_by_current_thread(&self, id: u64) -> Option<&'static str> {
         match self.held_by_current_thread() {
             Some(held) => Some(held.guard_name()),
-            None if reads::held(addr) => Some("ReadGuard"),
+            None if reads::held(id) => Some("ReadGuard"),
             None => None,
         }
     }
 
     /// Panics if a blocking `call` could never succeed because this thread holds the
-    /// exclusive side, or (debug builds) a read guard of the same `Shared` at `addr`.
+    /// exclusive side, or (debug builds) a read guard of the same `Shared` (id `id`).
     #[track_caller]
-    pub(crate) fn check_blocking(&self, call: &'static str, addr: usize) {
-        if let Some(guard) = self.guard_held_by_current_thread(addr) {
+    pub(crate) fn check_blocking(&self, call: &'static str, id: u64) {
+        if let Some(guard) = self.guard_held_by_current_thread(id) {
             would_deadlock(call, guard);
         }
     }
@@ -118,6 +118,11 @@ pub(crate) fn would_deadlock(call: &str, held: &str) -> ! {
 
 /// The `Shared`s this thread holds read guards of, tracked in debug builds only (a reader
 /// cannot be told apart from other readers by the lock itself).
+///
+/// Keyed by the `Shared`'s id, which is never reused: an entry left behind by a forgotten
+/// guard (`mem::forget`) can never be taken for a guard of a later `Shared`, even one created
+/// at the same address. Guards are `!Send`, so an entry is always removed by the thread that
+/// added it.
 pub(crate) mod reads {
     use super::with_read_registry;
 
@@ -125,20 +130,20 @@ pub(crate) mod reads {
     #[derive(Debug)]
     pub(crate) struct ReadMark {
         #[cfg(debug_assertions)]
-        addr: usize,
+        id: u64,
     }
 
     impl ReadMark {
         #[inline]
-        pub(crate) fn new(addr: usize) -> Self {
+        pub(crate) fn new(id: u64) -> Self {
             #[cfg(debug_assertions)]
             {
-                with_read_registry(|r| r.push(addr));
-                ReadMark { addr }
+                with_read_registry(|r| r.push(id));
+                ReadMark { id }
             }
             #[cfg(not(debug_assertions))]
             {
-                let _ = addr;
+                let _ = id;
                 ReadMark {}
             }
         }
@@ -147,18 +152,18 @@ pub(crate) mod reads {
     #[cfg(debug_assertions)]
     impl Drop for ReadMark {
         fn drop(&mut self) {
-            let addr = self.addr;
+            let id = self.id;
             with_read_registry(|r| {
-                if let Some(i) = r.iter().rposition(|&a| a == addr) {
+                if let Some(i) = r.iter().rposition(|&a| a == id) {
                     r.swap_remove(i);
                 }
             });
         }
     }
 
-    /// Whether this thread holds a read guard of the `Shared` at `addr` (always `false` in
+    /// Whether this thread holds a read guard of the `Shared` with id `id` (always `false` in
     /// release builds, which do not track readers).
-    pub(crate) fn held(addr: usize) -> bool {
-        cfg!(debug_assertions) && with_read_registry(|r| r.contains(&addr)).unwrap_or(false)
+    pub(crate) fn held(id: u64) -> bool {
+        cfg!(debug_assertions) && with_read_registry(|r| r.contains(&id)).unwrap_or(false)
     }
 }

@@ -113,3 +113,64 @@ pub fn writer_own_timeout(long: Duration) -> Duration {
         SHORT
     }
 }
+
+/// Whether `Shared` records which `Shared`s this thread reads (debug builds): only then does a
+/// reader's `write()` / wait panic instead of deadlocking, and a reader's timed call give up at
+/// once instead of at its timeout.
+#[allow(dead_code)]
+pub const READERS_TRACKED: bool = cfg!(debug_assertions);
+
+/// Asserts that `f`, run on a thread of its own, is still blocked after [`SHORT`]: what the
+/// docs promise as "deadlock" in builds that cannot tell. The thread is left blocked (leak
+/// what it uses); it ends with the test process. A call that panics or returns instead fails
+/// the test, so the docs' "deadlock" cells cannot drift silently.
+#[track_caller]
+pub fn assert_stays_blocked(what: &str, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let outcome = catch_unwind(AssertUnwindSafe(f));
+        let _ = tx.send(outcome.map_err(|p| message(&*p)));
+    });
+    match rx.recv_timeout(SHORT) {
+        Err(_) => {} // still blocked, as documented
+        Ok(Ok(())) => panic!("{what}: returned, but the docs say it deadlocks in this build"),
+        Ok(Err(msg)) => panic!("{what}: panicked ({msg}), but the docs say it deadlocks here"),
+    }
+}
+
+/// A value that lives for the rest of the test process (for threads left blocked).
+#[allow(dead_code)]
+pub fn leak<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+/// Runs `body` while another thread holds the write lock of `shared` (having changed the value
+/// through it first, which publishes, if `change` is given), and releases it only after `body`
+/// returned: a `body` that waits for the lock to be released never returns (the caller's
+/// `bounded` then fails the test).
+#[allow(dead_code)]
+pub fn while_written_elsewhere<T: Send + Sync, R>(
+    shared: &pushpull::Shared<T>,
+    change: Option<fn(&mut T)>,
+    body: impl FnOnce() -> R,
+) -> R {
+    thread::scope(|s| {
+        let (held_tx, held_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let writer = s.spawn(move || {
+            let mut guard = shared.write();
+            if let Some(change) = change {
+                change(&mut guard); // the first mutable access publishes
+            }
+            held_tx.send(()).unwrap();
+            release_rx.recv_timeout(TIMEOUT).expect("never released");
+        });
+        held_rx
+            .recv_timeout(TIMEOUT)
+            .expect("writer never took the lock");
+        let result = body();
+        release_tx.send(()).unwrap();
+        writer.join().unwrap();
+        result
+    })
+}
