@@ -1,34 +1,41 @@
-//! `chart.svg`: the ratios ours / anchor as bars on a log scale (plotters' SVG backend).
+//! `chart.svg`: the ratios ours / anchor (median wall time, and waiter CPU time where measured)
+//! as bars on a log scale (plotters' SVG backend).
 
 use std::path::Path;
 
-use crate::harness::{target_of, Ratio};
+use crate::harness::{target_of, Metric, Ratio};
 
 pub fn draw_chart(path: &Path, ratios: &[Ratio]) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
 
-    let bars: Vec<(String, f64, Option<f64>)> = ratios
-        .iter()
-        .map(|r| {
-            let who = if r.ours == "pushpull" {
-                String::new()
-            } else {
-                format!("{} ", r.ours)
-            };
-            (
-                format!("{}: {who}vs {}", r.workload, r.anchor),
-                r.ratio,
-                target_of(r, false),
-            )
-        })
-        .collect();
+    // One bar per ratio of median wall times, and one more per ratio of waiter CPU times.
+    let mut bars: Vec<(String, f64, Option<f64>)> = Vec::new();
+    for r in ratios {
+        let who = if r.ours == "pushpull" {
+            String::new()
+        } else {
+            format!("{} ", r.ours)
+        };
+        bars.push((
+            format!("{}: {who}vs {}", r.workload, r.anchor),
+            r.ratio,
+            target_of(r, Metric::Median),
+        ));
+        if let Some((cpu, _, _)) = r.cpu {
+            bars.push((
+                format!("{} (CPU): {who}vs {}", r.workload, r.anchor),
+                cpu,
+                target_of(r, Metric::Cpu),
+            ));
+        }
+    }
     let n = bars.len() as u32;
     let (lo, hi) = (0.002f64, 20f64);
-    let root = SVGBackend::new(path, (1200, 840)).into_drawing_area();
+    let root = SVGBackend::new(path, ((n * 28).max(1200), 840)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "pushpull / anchor, median ns/op (lower is better; red line = parity, black tick = target)",
+            "pushpull / anchor, median ns/op or (CPU) waiter CPU ns/op (lower is better; red line = parity, black tick = target)",
             ("sans-serif", 18),
         )
         .margin(12)

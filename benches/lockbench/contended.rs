@@ -1,17 +1,16 @@
-//! Two or more threads on one value: contended updates, a push / wait ping-pong, and a
-//! read-mostly snapshot under a fast writer.
+//! Two or more threads on one value without waiting: contended updates and a read-mostly
+//! snapshot under a fast writer. (Waking waiters is the `wake` family.)
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Barrier};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use pushpull::Shared;
 
 use crate::harness::{
-    anchor, ours, Workload, ARCSWAP, ATOMIC, MPSC, PL_CONDVAR, PL_MUTEX, PL_RW, PL_RW_ARC, PP,
-    STD_MUTEX,
+    anchor, ours, Workload, ARCSWAP, ATOMIC, PL_MUTEX, PL_RW, PL_RW_ARC, PP, STD_MUTEX,
 };
 
 const FAMILY: &str = "contended";
@@ -32,85 +31,6 @@ fn two_threads(n: u64, op: impl Fn() + Sync) -> Duration {
             op();
         }
         other.join().unwrap();
-        start.elapsed()
-    })
-}
-
-fn pingpong_pushpull(n: u64) -> Duration {
-    let ping = Shared::new(0u64);
-    let pong = Shared::new(0u64);
-    let barrier = Barrier::new(2);
-    // Both pullers exist before the first push.
-    let mut ping_puller = ping.puller();
-    let mut pong_puller = pong.puller();
-    thread::scope(|s| {
-        s.spawn(|| {
-            barrier.wait();
-            for i in 0..n {
-                drop(ping_puller.wait());
-                pong.push(|v| *v = i);
-            }
-        });
-        barrier.wait();
-        let start = Instant::now();
-        for i in 0..n {
-            ping.push(|v| *v = i);
-            drop(pong_puller.wait());
-        }
-        start.elapsed()
-    })
-}
-
-fn pingpong_condvar(n: u64) -> Duration {
-    // An even count is the master's turn, odd the partner's.
-    let turn = parking_lot::Mutex::new(0u64);
-    let cv = parking_lot::Condvar::new();
-    let barrier = Barrier::new(2);
-    thread::scope(|s| {
-        s.spawn(|| {
-            barrier.wait();
-            for _ in 0..n {
-                let mut g = turn.lock();
-                while *g & 1 == 0 {
-                    cv.wait(&mut g);
-                }
-                *g += 1;
-                cv.notify_one();
-            }
-        });
-        barrier.wait();
-        let start = Instant::now();
-        for _ in 0..n {
-            let mut g = turn.lock();
-            *g += 1;
-            cv.notify_one();
-            while *g & 1 == 1 {
-                cv.wait(&mut g);
-            }
-        }
-        start.elapsed()
-    })
-}
-
-fn pingpong_mpsc(n: u64) -> Duration {
-    let (tx1, rx1) = mpsc::channel::<u64>();
-    let (tx2, rx2) = mpsc::channel::<u64>();
-    let barrier = Barrier::new(2);
-    thread::scope(|s| {
-        let barrier = &barrier;
-        s.spawn(move || {
-            barrier.wait();
-            for _ in 0..n {
-                let v = rx1.recv().unwrap();
-                tx2.send(v).unwrap();
-            }
-        });
-        barrier.wait();
-        let start = Instant::now();
-        for i in 0..n {
-            tx1.send(i).unwrap();
-            black_box(rx2.recv().unwrap());
-        }
         start.elapsed()
     })
 }
@@ -152,11 +72,12 @@ fn with_writer(
 
 pub fn workloads() -> Vec<Workload> {
     vec![
-        Workload {
-            name: "update_contended_2t",
-            family: FAMILY,
-            unit: "one increment; 2 threads increment one counter (ns/op = wall time / total ops; Mops/s = total throughput)",
-            impls: vec![
+        Workload::new(
+            "update_contended_2t",
+            FAMILY,
+            "one increment; 2 threads increment one counter (ns/op = wall time / total ops; \
+             Mops/s = total throughput)",
+            vec![
                 ours(PP, |n| {
                     let s = Shared::new(0u64);
                     two_threads(n, || s.update(|v| *v += 1))
@@ -180,25 +101,15 @@ pub fn workloads() -> Vec<Workload> {
                     })
                 }),
             ],
-        }
+        )
         .per_total_ops(2),
-        Workload {
-            name: "push_wait_pingpong",
-            family: FAMILY,
-            unit: "one round trip: A pushes, B wakes and pushes back, A wakes",
-            impls: vec![
-                ours(PP, pingpong_pushpull),
-                anchor(PL_CONDVAR, pingpong_condvar),
-                anchor(MPSC, pingpong_mpsc),
-            ],
-        },
-        Workload {
-            name: "snapshot_read_mostly",
-            family: FAMILY,
-            unit: "one reader snapshot (Arc<[u64; 64]>) while a writer publishes a new one every ~1 µs; \
-                   Mops/s = the reader's throughput. pushpull: a Puller that re-pulls (clones the Arc) \
-                   only when the version moved; `read+clone`: Shared::read().clone() every time",
-            impls: vec![
+        Workload::new(
+            "snapshot_read_mostly",
+            FAMILY,
+            "one reader snapshot (Arc<[u64; 64]>) while a writer publishes a new one every ~1 µs; \
+              Mops/s = the reader's throughput. pushpull: a Puller that re-pulls (clones the Arc) \
+              only when the version moved; `read+clone`: Shared::read().clone() every time",
+            vec![
                 ours(PP, |n| {
                     let s = Shared::new(fresh_snapshot(0));
                     with_writer(
@@ -264,6 +175,6 @@ pub fn workloads() -> Vec<Workload> {
                     )
                 }),
             ],
-        },
+        ),
     ]
 }

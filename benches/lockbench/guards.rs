@@ -16,11 +16,11 @@ pub fn workloads() -> Vec<Workload> {
     use std::sync::RwLock as StdRw;
     let mut v = Vec::new();
 
-    v.push(Workload {
-        name: "read_uncontended",
-        family: FAMILY,
-        unit: "read guard taken, value read, dropped",
-        impls: vec![
+    v.push(Workload::new(
+        "read_uncontended",
+        FAMILY,
+        "read guard taken, value read, dropped",
+        vec![
             ours(PP, {
                 let s = Shared::new(1u64);
                 move |n| {
@@ -46,12 +46,12 @@ pub fn workloads() -> Vec<Workload> {
                 }
             }),
         ],
-    });
-    v.push(Workload {
-        name: "write_uncontended",
-        family: FAMILY,
-        unit: "write guard taken, `*g += 1`, dropped (pushpull: publishes a version)",
-        impls: vec![
+    ));
+    v.push(Workload::new(
+        "write_uncontended",
+        FAMILY,
+        "write guard taken, `*g += 1`, dropped (pushpull: publishes a version)",
+        vec![
             ours(PP, {
                 let s = Shared::new(1u64);
                 move |n| {
@@ -78,12 +78,13 @@ pub fn workloads() -> Vec<Workload> {
                 move |n| timed(n, || *black_box(&l).write().unwrap() += 1)
             }),
         ],
-    });
-    v.push(Workload {
-        name: "write_guard_uncontended",
-        family: FAMILY,
-        unit: "write guard taken and dropped, no mutation (pushpull: no publish); compare a run with `--features reentrancy-check` for the cost of the re-entrancy check",
-        impls: vec![
+    ));
+    v.push(Workload::new(
+        "write_guard_uncontended",
+        FAMILY,
+        "write guard taken and dropped, no mutation (pushpull: no publish); compare a run with \
+         `--features reentrancy-check` for the cost of the re-entrancy check",
+        vec![
             ours(PP, {
                 let s = Shared::new(1u64);
                 move |n| timed(n, || drop(black_box(black_box(&s).write())))
@@ -93,12 +94,12 @@ pub fn workloads() -> Vec<Workload> {
                 move |n| timed(n, || drop(black_box(black_box(&l).write())))
             }),
         ],
-    });
-    v.push(Workload {
-        name: "modify_uncontended",
-        family: FAMILY,
-        unit: "modify guard (upgradable read) taken, value read, dropped; std: a read guard",
-        impls: vec![
+    ));
+    v.push(Workload::new(
+        "modify_uncontended",
+        FAMILY,
+        "modify guard (upgradable read) taken, value read, dropped; std: a read guard",
+        vec![
             ours(PP, {
                 let s = Shared::new(1u64);
                 move |n| {
@@ -124,12 +125,12 @@ pub fn workloads() -> Vec<Workload> {
                 }
             }),
         ],
-    });
-    v.push(Workload {
-        name: "modify_upgrade_uncontended",
-        family: FAMILY,
-        unit: "modify guard, upgrade, `*g += 1`, drop; std (no upgrade): a write guard",
-        impls: vec![
+    ));
+    v.push(Workload::new(
+        "modify_upgrade_uncontended",
+        FAMILY,
+        "modify guard, upgrade, `*g += 1`, drop; std (no upgrade): a write guard",
+        vec![
             ours(PP, {
                 let s = Shared::new(1u64);
                 move |n| {
@@ -153,12 +154,12 @@ pub fn workloads() -> Vec<Workload> {
                 move |n| timed(n, || *black_box(&l).write().unwrap() += 1)
             }),
         ],
-    });
-    v.push(Workload {
-        name: "update_uncontended",
-        family: FAMILY,
-        unit: "`update(|v| *v += 1)` / lock + `+= 1` / `fetch_add(1)`",
-        impls: vec![
+    ));
+    v.push(Workload::new(
+        "update_uncontended",
+        FAMILY,
+        "`update(|v| *v += 1)` / lock + `+= 1` / `fetch_add(1)`",
+        vec![
             ours(PP, {
                 let s = Shared::new(1u64);
                 move |n| timed(n, || black_box(&s).update(|v| *v += 1))
@@ -180,6 +181,6 @@ pub fn workloads() -> Vec<Workload> {
                 }
             }),
         ],
-    });
+    ));
     v
 }

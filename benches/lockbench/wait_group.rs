@@ -3,11 +3,11 @@
 use std::hint::black_box;
 use std::sync::{mpsc, Barrier};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pushpull::{Shared, WaitGroup};
 
-use crate::harness::{anchor, ours, timed, Workload, CB_WG, LATCH, PP};
+use crate::harness::{anchor, cpu_sum, ours, timed, Sample, ThreadCpu, Workload, CB_WG, LATCH, PP};
 
 const FAMILY: &str = "wait_group";
 
@@ -47,17 +47,19 @@ fn tiny_batch(seed: u64) -> u64 {
     x
 }
 
-fn fanin_pushpull(rounds: u64) -> Duration {
+fn fanin_pushpull(rounds: u64) -> Sample {
     const STOP: u64 = u64::MAX;
     let round = Shared::new(0u64);
     let wg = WaitGroup::new();
     let barrier = Barrier::new(3);
     thread::scope(|s| {
+        let mut workers = Vec::new();
         for _ in 0..2 {
             // Created before the master's first push, so no round is missed.
             let mut p = round.puller();
             let (wg, barrier) = (&wg, &barrier);
-            s.spawn(move || {
+            workers.push(s.spawn(move || {
+                let cpu = ThreadCpu::start();
                 barrier.wait();
                 loop {
                     let r = *p.wait();
@@ -67,8 +69,10 @@ fn fanin_pushpull(rounds: u64) -> Duration {
                     black_box(tiny_batch(r));
                     wg.done();
                 }
-            });
+                cpu.stop()
+            }));
         }
+        let cpu = ThreadCpu::start();
         barrier.wait();
         let start = Instant::now();
         for r in 1..=rounds {
@@ -76,28 +80,39 @@ fn fanin_pushpull(rounds: u64) -> Duration {
             round.push(|v| *v = r);
             wg.wait();
         }
-        let t = start.elapsed();
+        let wall = start.elapsed();
+        let master = cpu.stop();
         round.push(|v| *v = STOP);
-        t
+        let cpu = cpu_sum(
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap())
+                .chain([master]),
+        );
+        Sample { wall, cpu }
     })
 }
 
-fn fanin_crossbeam(rounds: u64) -> Duration {
+fn fanin_crossbeam(rounds: u64) -> Sample {
     let barrier = Barrier::new(3);
     thread::scope(|s| {
+        let mut workers = Vec::new();
         let mut txs = Vec::new();
         for _ in 0..2 {
             let (tx, rx) = mpsc::channel::<Option<(u64, crossbeam_utils::sync::WaitGroup)>>();
             txs.push(tx);
             let barrier = &barrier;
-            s.spawn(move || {
+            workers.push(s.spawn(move || {
+                let cpu = ThreadCpu::start();
                 barrier.wait();
                 while let Ok(Some((r, wg))) = rx.recv() {
                     black_box(tiny_batch(r));
                     drop(wg);
                 }
-            });
+                cpu.stop()
+            }));
         }
+        let cpu = ThreadCpu::start();
         barrier.wait();
         let start = Instant::now();
         for r in 1..=rounds {
@@ -107,15 +122,22 @@ fn fanin_crossbeam(rounds: u64) -> Duration {
             }
             wg.wait();
         }
-        let t = start.elapsed();
+        let wall = start.elapsed();
+        let master = cpu.stop();
         for tx in &txs {
             tx.send(None).unwrap();
         }
-        t
+        let cpu = cpu_sum(
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap())
+                .chain([master]),
+        );
+        Sample { wall, cpu }
     })
 }
 
-fn fanin_latch(rounds: u64) -> Duration {
+fn fanin_latch(rounds: u64) -> Sample {
     const STOP: u64 = u64::MAX;
     // (round, outstanding)
     let state = std::sync::Mutex::new((0u64, 0usize));
@@ -123,9 +145,11 @@ fn fanin_latch(rounds: u64) -> Duration {
     let done = std::sync::Condvar::new();
     let barrier = Barrier::new(3);
     thread::scope(|s| {
+        let mut workers = Vec::new();
         for _ in 0..2 {
             let (state, work, done, barrier) = (&state, &work, &done, &barrier);
-            s.spawn(move || {
+            workers.push(s.spawn(move || {
+                let cpu = ThreadCpu::start();
                 barrier.wait();
                 let mut seen = 0;
                 loop {
@@ -145,8 +169,10 @@ fn fanin_latch(rounds: u64) -> Duration {
                         done.notify_one();
                     }
                 }
-            });
+                cpu.stop()
+            }));
         }
+        let cpu = ThreadCpu::start();
         barrier.wait();
         let start = Instant::now();
         for r in 1..=rounds {
@@ -157,20 +183,27 @@ fn fanin_latch(rounds: u64) -> Duration {
                 g = done.wait(g).unwrap();
             }
         }
-        let t = start.elapsed();
+        let wall = start.elapsed();
+        let master = cpu.stop();
         state.lock().unwrap().0 = STOP;
         work.notify_all();
-        t
+        let cpu = cpu_sum(
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap())
+                .chain([master]),
+        );
+        Sample { wall, cpu }
     })
 }
 
 pub fn workloads() -> Vec<Workload> {
     vec![
-        Workload {
-            name: "waitgroup_cycle",
-            family: FAMILY,
-            unit: "one thread: add 4 / done 4 / wait (crossbeam: new, clone 4, drop 4, wait)",
-            impls: vec![
+        Workload::new(
+            "waitgroup_cycle",
+            FAMILY,
+            "one thread: add 4 / done 4 / wait (crossbeam: new, clone 4, drop 4, wait)",
+            vec![
                 ours(PP, {
                     let wg = WaitGroup::new();
                     move |n| {
@@ -206,19 +239,21 @@ pub fn workloads() -> Vec<Workload> {
                     }
                 }),
             ],
-        },
-        Workload {
-            name: "waitgroup_fanin",
-            family: FAMILY,
-            unit: "one round: master hands a tiny batch to 2 long-lived workers and waits for both \
-                   (pushpull: workers Puller::wait a Shared<u64> round counter, WaitGroup add/done/wait; \
-                   crossbeam: a fresh WaitGroup per round, clones sent over one mpsc channel per worker; \
-                   latch: one std Mutex<(round, outstanding)>, a work Condvar and a done Condvar)",
-            impls: vec![
+        ),
+        Workload::new(
+            "waitgroup_fanin",
+            FAMILY,
+            "one round: master hands a tiny batch to 2 long-lived workers and waits for both \
+             (pushpull: workers Puller::wait a Shared<u64> round counter, WaitGroup \
+             add/done/wait; crossbeam: a fresh WaitGroup per round, clones sent over one mpsc \
+             channel per worker; latch: one std Mutex<(round, outstanding)>, a work Condvar and a \
+              done Condvar)",
+            vec![
                 ours(PP, fanin_pushpull),
                 anchor(CB_WG, fanin_crossbeam),
                 anchor(LATCH, fanin_latch),
             ],
-        },
+        )
+        .cpu_of("all 3 threads (master and both workers)"),
     ]
 }
