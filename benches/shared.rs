@@ -1,7 +1,7 @@
 //! criterion micro-benchmarks of `Shared`'s guards: uncontended read / modify /
 //! modify+upgrade / write / update, and `update` contended by 2 threads.
 //!
-//! `cargo bench --bench shared`; see `benches/lockbench.rs` for the comparison with
+//! `cargo bench --bench shared`; see `benches/lockbench/` for the comparison with
 //! parking_lot / std (this file measures pushpull alone).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};

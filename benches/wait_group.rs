@@ -2,7 +2,7 @@
 //! the token cycle (token / drop / wait).
 //!
 //! `cargo bench --bench wait_group`; the fan-in workload with real workers is in
-//! `benches/lockbench.rs` (`waitgroup_fanin`).
+//! `benches/lockbench/` (`waitgroup_fanin`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use pushpull::WaitGroup;

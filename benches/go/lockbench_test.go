@@ -1,4 +1,4 @@
-// Go counterparts of the workloads in ../lockbench.rs, as a cross-language anchor.
+// Go counterparts of the workloads in ../lockbench/, as a cross-language anchor.
 //
 // Each benchmark is named after the lockbench workload it mirrors (CamelCase of the
 // snake_case name: BenchmarkWaitgroupFanin <-> waitgroup_fanin), one op meaning the same

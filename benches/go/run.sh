@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Go as a cross-language anchor for benches/lockbench.rs.
+# Go as a cross-language anchor for benches/lockbench/.
 #
 # Runs the Go counterparts in this folder (lockbench_test.go, GOMAXPROCS=2), then
 # `cargo bench --bench lockbench -- --quick` from the repo root, and prints one markdown table:
