@@ -11,7 +11,8 @@ mod state;
 pub use guards::{ModifyGuard, ReadGuard, WriteGuard};
 
 use crate::deadline::{bounded, Deadline};
-use crate::sync::{self, Duration, Event, Instant, RwLock};
+use crate::park::Event;
+use crate::sync::{self, Duration, Instant, RwLock};
 use crate::{Conflict, Version};
 use owner::{reads, would_deadlock, Held, Owner};
 use state::VersionWord;
