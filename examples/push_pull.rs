@@ -22,15 +22,18 @@
 //! * `push_at`: optimistic, read a snapshot and its version under a brief read lock, then
 //!   compare-and-push; a conflict (someone pushed meanwhile) is retried from a fresh snapshot.
 //!
-//! A puller thread reports progress as versions advance, the master waits for the workers on
-//! a [`WaitGroup`] (with a timeout), then checks that nothing was lost: the final value, the
-//! per-worker counts and the number of versions published must all match. Exit code 0 when
-//! they do, 1 when they do not (or a worker panicked or timed out), 2 for bad arguments.
+//! A puller thread reports progress as versions advance. Its puller is an owned one
+//! ([`Shared::puller_arc`]), created *before* any worker starts and moved into the thread, so
+//! it follows every version from 0 on, even if the workers push before the thread runs. The
+//! master waits for the workers on a [`WaitGroup`] (with a timeout), then checks that nothing
+//! was lost: the final value, the per-worker counts and the number of versions published must
+//! all match, and the puller must have followed the tally to its last version. Exit code 0
+//! when they do, 1 when they do not (or a worker panicked or timed out), 2 for bad arguments.
 
 #[path = "support/cli.rs"]
 mod cli;
 
-use pushpull::{ModifyGuard, Shared, WaitGroup};
+use pushpull::{ArcPuller, ModifyGuard, Shared, WaitGroup};
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -184,11 +187,10 @@ struct PullerStats {
     last_version: u64,
 }
 
-/// Follows the tally with a `Puller` until it reaches `expected` (or `stop` is set), showing
+/// Follows the tally with `puller` until it reaches `expected` (or `stop` is set), showing
 /// progress: one line rewritten in place on a terminal, a line per quarter otherwise.
-fn follow_progress(tally: &Shared<Tally>, expected: u64, stop: &AtomicBool) -> PullerStats {
+fn follow_progress(mut puller: ArcPuller<Tally>, expected: u64, stop: &AtomicBool) -> PullerStats {
     let tty = io::stdout().is_terminal();
-    let mut puller = tally.puller();
     let mut stats = PullerStats {
         wakeups: 0,
         last_version: puller.seen().get(),
@@ -197,9 +199,9 @@ fn follow_progress(tally: &Shared<Tally>, expected: u64, stop: &AtomicBool) -> P
     let mut quarters_shown = 0;
     loop {
         // Bounded wait, so that a stop request is noticed even if nothing is pushed anymore.
-        if let Some(guard) = puller.wait_for(Duration::from_millis(100)) {
-            let value = guard.value;
-            drop(guard);
+        // (The read guard is dropped at once: only the value is kept.)
+        let pulled = puller.wait_for(Duration::from_millis(100)).map(|g| g.value);
+        if let Some(value) = pulled {
             stats.wakeups += 1;
             stats.last_version = puller.seen().get();
             let done = value >= expected;
@@ -221,7 +223,9 @@ fn follow_progress(tally: &Shared<Tally>, expected: u64, stop: &AtomicBool) -> P
                 break;
             }
         }
-        if stop.load(Ordering::Acquire) {
+        // Stopped (the workers are done or given up on): drain what is left, so the last
+        // version is seen too.
+        if stop.load(Ordering::Acquire) && !puller.has_changed() {
             break;
         }
     }
@@ -264,10 +268,11 @@ fn run(config: Config) -> ExitCode {
     let conflicts = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
 
-    // The puller starts before any worker: it sees every version from 0 on.
+    // The puller subscribes here, before any worker starts, and moves into its thread: it
+    // sees every version from 0 on, whenever that thread gets to run.
     let progress = {
-        let (tally, stop) = (Arc::clone(&tally), Arc::clone(&stop));
-        thread::spawn(move || follow_progress(&tally, expected, &stop))
+        let (puller, stop) = (tally.puller_arc(), Arc::clone(&stop));
+        thread::spawn(move || follow_progress(puller, expected, &stop))
     };
 
     let started = Instant::now();
@@ -341,6 +346,12 @@ fn run(config: Config) -> ExitCode {
     if versions != expected {
         problems.push(format!(
             "{versions} versions published, expected one per push ({expected})"
+        ));
+    }
+    if seen.last_version != versions {
+        problems.push(format!(
+            "the puller stopped at v{} but the tally reached v{versions}",
+            seen.last_version
         ));
     }
     if let Some((id, n)) = final_tally

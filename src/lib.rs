@@ -10,11 +10,15 @@
 //!   helpers ([`with`](Shared::with), [`update`](Shared::update)), `try_*` and `try_*_for`
 //!   variants, and a clear panic instead of a hang on re-entrant use.
 //! * Push / pull: every write that changes the value publishes a new [`Version`]; a
-//!   [`Puller`] checks for a change with one atomic load, [`pull`](Puller::pull)s the latest
-//!   value, or [`wait`](Puller::wait)s for the next; [`Shared::wait_until`] blocks until a
-//!   condition holds; [`Shared::push_at`] is an optimistic compare-and-push.
+//!   [`Puller`] checks for a change with one atomic load, [`pull`](PullerOf::pull)s the latest
+//!   value, or [`wait`](PullerOf::wait)s for the next; an [`ArcPuller`] does the same from any
+//!   thread or task it is moved into; [`Shared::wait_until`] blocks until a condition holds;
+//!   [`Shared::push_at`] is an optimistic compare-and-push.
 //! * [`WaitGroup`]: Go's add / done / wait, with RAII [`Token`]s, a timeout, reuse, and no hang
 //!   when a worker panics.
+//! * Async: [`wait_async`](PullerOf::wait_async), [`Shared::wait_until_async`] and
+//!   [`WaitGroup::wait_async`] are futures for any executor (no runtime dependency), woken by
+//!   the same push that wakes blocked threads.
 //!
 //! # Quick start
 //!
@@ -48,7 +52,71 @@
 //!
 //! A [`Puller`] starts at the version current when it is created: it reports changes made
 //! *after* that. To wait for a condition on the value regardless of when you started looking,
-//! use [`Shared::wait_until`], which checks the value first.
+//! use [`Shared::wait_until`], which checks the value first. A puller can also start at a
+//! version you kept ([`Shared::puller_at`]): it reports everything published after it (a
+//! client that reconnects with the version it had). A [`Puller`] borrows its `Shared`; an
+//! [`ArcPuller`] ([`Shared::puller_arc`]) holds an `Arc` of it, so you create it *before*
+//! spawning the thread or task that pulls, and no push made after that is missed:
+//!
+//! ```
+//! use pushpull::Shared;
+//! use std::sync::Arc;
+//!
+//! let config = Arc::new(Shared::new("v1"));
+//! let mut puller = config.puller_arc(); // subscribed before the thread starts
+//! config.push(|c| *c = "v2"); // not missed
+//! let reader = std::thread::spawn(move || *puller.wait());
+//! assert_eq!(reader.join().unwrap(), "v2");
+//! ```
+//!
+//! # Async
+//!
+//! [`PullerOf::wait_async`], [`Shared::wait_until_async`] and [`WaitGroup::wait_async`]
+//! return futures ([`WaitAsync`], [`WaitUntilAsync`], [`WaitGroupWait`]) that run on any
+//! executor: pushpull depends on no runtime, only on `std::task::Waker`. Pushes usually come
+//! from plain threads; one push wakes the blocked threads and the pending tasks waiting on
+//! that `Shared` (or the last `done` of a `WaitGroup`, its waiters). A push nobody waits for
+//! costs what it always did (no extra atomic read-modify-write, lock or allocation); a push
+//! only tasks wait for makes no futex call.
+//!
+//! * The futures are `Send` when `T: Send + Sync`: they hold no lock guard while pending, so
+//!   they run under a multi-thread runtime's `spawn`. The [`ReadGuard`] they complete with is
+//!   not `Send`: use it and drop it before the next `.await`.
+//! * They are cancel-safe: dropping one before it completes unregisters it, takes no wake-up
+//!   from any other waiter and leaks nothing. Timeouts come from the executor
+//!   (`tokio::time::timeout(d, puller.wait_async())`).
+//! * They never block the thread that polls them. While another thread's writer holds the
+//!   lock, a future that cannot register yet asks to be polled again at once.
+//!
+//! ```
+//! use pushpull::{Shared, WaitGroup};
+//! use std::sync::Arc;
+//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     struct Unpark(std::thread::Thread);
+//! #     impl std::task::Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+//! #     let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+//! #     let mut cx = std::task::Context::from_waker(&waker);
+//! #     let mut f = std::pin::pin!(f);
+//! #     loop {
+//! #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v }
+//! #         std::thread::park();
+//! #     }
+//! # }
+//!
+//! let level = Arc::new(Shared::new(0));
+//! let mut puller = level.puller_arc();
+//! let wg = WaitGroup::new();
+//! let filler = Arc::clone(&level);
+//! wg.spawn(move || for _ in 0..100 { filler.push(|l| *l += 1) });
+//! // `block_on` stands for any executor (tokio's, a hand-written one, ...).
+//! block_on(async {
+//!     let first = *puller.wait_async().await; // some push after subscribing
+//!     assert!(first >= 1);
+//!     let full = *level.wait_until_async(|l| *l == 100).await;
+//!     assert_eq!(full, 100);
+//!     wg.wait_async().await;
+//! });
+//! ```
 //!
 //! # Guards and fairness
 //!
@@ -122,6 +190,8 @@
 //! | `try_read` / `try_modify` / `try_write` in any of the cases above | `None` (or the guard, where the lock allows it), at once, never a panic | the same | the same |
 //! | `try_*_for(timeout)` in any of the cases above | `None` at once, never a panic | `None` at once under a `ModifyGuard`; under a `WriteGuard` or `ReadGuard`, `None` when the timeout has passed | `None` at once under a `ModifyGuard` or `WriteGuard`; under a `ReadGuard`, `None` when the timeout has passed |
 //! | `Puller::wait` / `Shared::wait_until` while this thread holds a guard that keeps every publisher out: its `WriteGuard` (even if the value changed or the predicate holds: the result could not be read), or a `ModifyGuard` / `ReadGuard` when the wait must block | panic naming the call and the guard ("`Puller::wait() would deadlock ...`") | panic under a `ModifyGuard`; deadlock under a `WriteGuard` or `ReadGuard` | panic under a `ModifyGuard` or `WriteGuard`; deadlock under a `ReadGuard` |
+//! | `wait_async` / `wait_until_async` polled in the same case | the same panic, naming `Puller::wait_async()` / `Shared::wait_until_async()` | panic under a `ModifyGuard`; never completes under a `WriteGuard` (the future re-polls itself) or a `ReadGuard` | panic under a `ModifyGuard` or `WriteGuard`; never completes under a `ReadGuard` |
+//! | the same, with the guard held across an `.await` by *another* task on the same thread (a single-threaded executor) | counted as this thread's: the same panic | the same as the row above | the same as the row above |
 //! | their timed twins `Puller::wait_for` / `Shared::wait_until_for` in the same case | `None` at once | `None` at once under a `ModifyGuard`; under a `WriteGuard` or `ReadGuard`, `None` when the timeout has passed | `None` at once under a `ModifyGuard` or `WriteGuard`; under a `ReadGuard`, `None` when the timeout has passed |
 //! | `WaitGroup::done()` more often than `add()` | panic: "`pushpull::WaitGroup::done() called more times than add()`"; the count stays 0 | the same | the same |
 //! | `WaitGroup::add(n)` beyond `u32::MAX` outstanding | panic naming `WaitGroup::add`; the count is unchanged | the same | the same |
@@ -166,7 +236,7 @@ mod sync;
 mod version;
 mod wait_group;
 
-pub use puller::Puller;
+pub use puller::{ArcPuller, Puller, PullerOf, SharedHandle, WaitAsync, WaitUntilAsync};
 pub use shared::{ModifyGuard, ReadGuard, Shared, WriteGuard};
 pub use version::{Conflict, Version};
-pub use wait_group::{Token, WaitGroup};
+pub use wait_group::{Token, WaitGroup, WaitGroupWait};

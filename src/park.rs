@@ -1,5 +1,6 @@
 //! Spin-then-park: the one blocking wait behind both [`Puller::wait`](crate::Puller::wait)
-//! and [`WaitGroup::wait`](crate::WaitGroup::wait).
+//! and [`WaitGroup::wait`](crate::WaitGroup::wait), and the `Event` their async twins
+//! register their wakers with.
 //!
 //! A waiter first spins, because a pusher running on another core usually delivers within
 //! microseconds while a kernel wake-up costs 20-25 µs on the VMs this was measured on. The
@@ -31,9 +32,274 @@
 //!
 //! Under loom the spin phase is compiled out (`Backoff` completes at once): models go straight
 //! to the blocking path, whose protocol is what they prove.
+//!
+//! # Async waiters
+//!
+//! The same `Event` also holds the wakers of pending futures (`Puller::wait_async`,
+//! `Shared::wait_until_async`, `WaitGroup::wait_async`), in a slab under its mutex: a slot is
+//! `Waiting(waker)`, `Notified` (woken by `notify_all`, its future not yet re-polled) or `Free`
+//! (on a free list, reused before the slab grows). A future owns one slot at most, through an
+//! [`AsyncWaiter`], for as long as it is pending. The protocol is the blocking one with a waker
+//! in place of a sleeping thread: the future sets the caller's "waiting" flag exactly as
+//! `register` does, then [`AsyncWaiter::park`] stores its waker *after checking `ready()` under
+//! the `Event`'s mutex*, so a `notify_all` that follows the change either finds the waker or
+//! came before the check, which then sees the change. One `notify_all` wakes both kinds:
+//! under the mutex it marks every waiting slot `Notified`, moving its waker out, and signals
+//! the condvar only if a thread sleeps on it (`sleepers`), so a push that only tasks wait
+//! for makes no futex call; the wakers are woken after the mutex is released.
+//!
+//! Cancel-safety: dropping a pending future frees its slot (`AsyncWaiter`'s `Drop`). A
+//! notification is never handed to one waiter in particular: `notify_all` wakes every waiter
+//! of the change, so a future dropped after being notified takes nothing from anyone else.
 
 use crate::deadline::Deadline;
-use crate::sync::{spin_loop, yield_now, Backoff, Duration, Event, Instant, SPIN_BEFORE_PARKING};
+use crate::sync::{
+    spin_loop, yield_now, Backoff, Condvar, Duration, Instant, Mutex, MutexGuard,
+    SPIN_BEFORE_PARKING,
+};
+use std::fmt;
+use std::task::Waker;
+
+/// How many wakers `notify_all` moves out per trip through the mutex: they sit in an array on
+/// the stack (no allocation), and are woken after the mutex is released.
+const WAKE_BATCH: usize = 32;
+
+/// A place for threads and tasks to wait until another thread calls `notify_all`. See the
+/// module docs.
+#[derive(Default)]
+pub(crate) struct Event {
+    waiters: Mutex<Waiters>,
+    condvar: Condvar,
+}
+
+/// What the `Event`'s mutex guards.
+struct Waiters {
+    /// Threads blocked on the condvar (in `wait_while`): `notify_all` signals the condvar only
+    /// when there are some.
+    sleepers: usize,
+    /// The async waiters' slots, indexed by `AsyncWaiter::key`.
+    slots: Vec<Slot>,
+    /// How many slots are `Waiting`: `notify_all` stops scanning when it found them all.
+    waiting: usize,
+    /// Head of the free list threaded through the `Free` slots (`NO_SLOT`: empty).
+    free: usize,
+}
+
+/// The end of the free list (and "no slot").
+const NO_SLOT: usize = usize::MAX;
+
+enum Slot {
+    /// A pending future's waker, to be woken by the next `notify_all`.
+    Waiting(Waker),
+    /// Woken by `notify_all`; the future has not been polled since.
+    Notified,
+    /// Unused; the next free slot.
+    Free { next: usize },
+}
+
+impl Default for Waiters {
+    fn default() -> Self {
+        Waiters {
+            sleepers: 0,
+            slots: Vec::new(),
+            waiting: 0,
+            free: NO_SLOT,
+        }
+    }
+}
+
+impl Waiters {
+    fn allocate(&mut self, waker: Waker) -> usize {
+        self.waiting += 1;
+        if self.free == NO_SLOT {
+            self.slots.push(Slot::Waiting(waker));
+            return self.slots.len() - 1;
+        }
+        let key = self.free;
+        match std::mem::replace(&mut self.slots[key], Slot::Waiting(waker)) {
+            Slot::Free { next } => self.free = next,
+            _ => unreachable!("the free list holds only free slots"),
+        }
+        key
+    }
+
+    fn release(&mut self, key: usize) {
+        let next = self.free;
+        if let Slot::Waiting(_) = std::mem::replace(&mut self.slots[key], Slot::Free { next }) {
+            self.waiting -= 1;
+        }
+        self.free = key;
+    }
+}
+
+impl Event {
+    fn lock(&self) -> MutexGuard<'_, Waiters> {
+        self.waiters.lock()
+    }
+
+    /// Blocks while `pending()` is true, checking it under the event's mutex so that a
+    /// `notify_all` issued after the condition changed cannot be missed. Returns `false` if
+    /// the deadline passed first.
+    pub(crate) fn wait_while(
+        &self,
+        mut pending: impl FnMut() -> bool,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let mut waiters = self.lock();
+        while pending() {
+            waiters.sleepers += 1;
+            match deadline {
+                None => waiters = self.condvar.wait(waiters),
+                Some(deadline) => {
+                    let (guard, timed_out) = self.condvar.wait_until(waiters, deadline);
+                    waiters = guard;
+                    if timed_out {
+                        waiters.sleepers -= 1;
+                        return !pending();
+                    }
+                }
+            }
+            waiters.sleepers -= 1;
+        }
+        true
+    }
+
+    /// Wakes every thread blocked in `wait_while` and every pending async waiter. Taking the
+    /// mutex orders this call after any waiter that checked its condition before the change
+    /// and has not yet slept (or stored its waker). Wakers are woken after the mutex is
+    /// released, `WAKE_BATCH` at a time.
+    pub(crate) fn notify_all(&self) {
+        let mut batch: [Option<Waker>; WAKE_BATCH] = Default::default();
+        let mut scan_from = 0;
+        let mut first = true;
+        loop {
+            let mut taken = 0;
+            {
+                let mut waiters = self.lock();
+                if first && waiters.sleepers > 0 {
+                    self.condvar.notify_all();
+                }
+                first = false;
+                let waiters = &mut *waiters;
+                while scan_from < waiters.slots.len() && waiters.waiting > 0 && taken < WAKE_BATCH {
+                    let slot = &mut waiters.slots[scan_from];
+                    if let Slot::Waiting(_) = slot {
+                        if let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Notified) {
+                            batch[taken] = Some(waker);
+                            taken += 1;
+                        }
+                        waiters.waiting -= 1;
+                    }
+                    scan_from += 1;
+                }
+            }
+            // Outside the mutex: a waker may run code (or, under loom, switch threads) that
+            // takes this very mutex.
+            for waker in batch[..taken].iter_mut().filter_map(Option::take) {
+                waker.wake();
+            }
+            if taken < WAKE_BATCH {
+                return;
+            }
+            // A full batch: there may be more. Slots registered while the mutex was released
+            // are for a later change (they checked their condition after this one), so
+            // skipping those behind `scan_from` loses nothing; waking them would be harmless.
+        }
+    }
+
+    /// How many slots the async waiters' slab holds (in use or free): it grows only to the
+    /// largest number of futures pending at once.
+    #[cfg(test)]
+    pub(crate) fn slab_capacity(&self) -> usize {
+        self.lock().slots.len()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event").finish_non_exhaustive()
+    }
+}
+
+/// A pending future's place in an [`Event`]: at most one slab slot, freed when the wait ends
+/// or the future is dropped.
+pub(crate) struct AsyncWaiter<'e> {
+    event: &'e Event,
+    key: usize,
+}
+
+impl<'e> AsyncWaiter<'e> {
+    /// A waiter holding no slot yet.
+    pub(crate) fn new(event: &'e Event) -> Self {
+        AsyncWaiter {
+            event,
+            key: NO_SLOT,
+        }
+    }
+
+    /// Stores `waker` to be woken by the next `notify_all`, unless `ready()` holds, which is
+    /// checked under the `Event`'s mutex (see the module docs: a change followed by a
+    /// `notify_all` cannot slip between the check and the store). Returns `true` if ready
+    /// (then the slot is freed). The caller must have announced itself in its state word
+    /// (the "waiting" flag) before, exactly as for a blocking wait.
+    ///
+    /// On a re-poll, the stored waker is replaced only if it would not wake the same task.
+    pub(crate) fn park(&mut self, waker: &Waker, ready: impl FnOnce() -> bool) -> bool {
+        let mut waiters = self.event.lock();
+        if ready() {
+            if self.key != NO_SLOT {
+                waiters.release(self.key);
+                self.key = NO_SLOT;
+            }
+            return true;
+        }
+        if self.key == NO_SLOT {
+            self.key = waiters.allocate(waker.clone());
+            return false;
+        }
+        let waiters = &mut *waiters;
+        match &mut waiters.slots[self.key] {
+            Slot::Waiting(stored) => {
+                if !stored.will_wake(waker) {
+                    *stored = waker.clone();
+                }
+            }
+            slot @ Slot::Notified => {
+                *slot = Slot::Waiting(waker.clone());
+                waiters.waiting += 1;
+            }
+            Slot::Free { .. } => unreachable!("an AsyncWaiter's slot is never freed under it"),
+        }
+        false
+    }
+
+    /// Frees the slot, if this waiter holds one (the wait ended, or the future is dropped).
+    pub(crate) fn leave(&mut self) {
+        if self.key != NO_SLOT {
+            self.event.lock().release(self.key);
+            self.key = NO_SLOT;
+        }
+    }
+
+    /// Whether this waiter holds a slot.
+    pub(crate) fn is_parked(&self) -> bool {
+        self.key != NO_SLOT
+    }
+}
+
+impl Drop for AsyncWaiter<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+impl fmt::Debug for AsyncWaiter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncWaiter")
+            .field("parked", &self.is_parked())
+            .finish()
+    }
+}
 
 /// Phase 1 of the spin: checking after every hint.
 const EAGER_SPIN: Duration = Duration::from_nanos(1_500);
@@ -107,4 +373,151 @@ fn spin(ready: &impl Fn() -> bool, deadline: Option<Instant>) -> bool {
         }
     }
     false
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{Shared, WaitGroup};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake};
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count::default());
+        (Arc::clone(&count), Waker::from(count))
+    }
+
+    fn wakes(count: &Count) -> usize {
+        count.0.load(Ordering::Relaxed)
+    }
+
+    /// Cycles of 1 million in native runs (the figure), fewer under Miri.
+    const CYCLES: usize = if cfg!(miri) { 1_000 } else { 1_000_000 };
+
+    #[test]
+    fn a_million_create_poll_drop_cycles_keep_the_slab_at_one_slot() {
+        let shared = Shared::new(0u32);
+        let wg = WaitGroup::new();
+        let _token = wg.token();
+        let (_, waker) = counting();
+        let mut cx = Context::from_waker(&waker);
+        let mut puller = shared.puller();
+        for _ in 0..CYCLES {
+            let mut wait = pin!(puller.wait_async());
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
+            let mut until = pin!(shared.wait_until_async(|n| *n > 0));
+            assert!(until.as_mut().poll(&mut cx).is_pending());
+            let mut group = pin!(wg.wait_async());
+            assert!(group.as_mut().poll(&mut cx).is_pending());
+        }
+        // Two futures were pending at once on the Shared, one on the group: every other slot
+        // was freed by a drop and reused.
+        assert_eq!(shared.core().event.slab_capacity(), 2);
+        assert_eq!(wg.inner_event().slab_capacity(), 1);
+        let event = shared.core().event.lock();
+        assert_eq!(
+            (event.waiting, event.sleepers),
+            (0, 0),
+            "nothing left registered"
+        );
+    }
+
+    #[test]
+    fn notify_all_wakes_more_waiters_than_one_batch_and_frees_nothing_itself() {
+        let event = Event::default();
+        let n = WAKE_BATCH * 2 + 3;
+        let wakers: Vec<_> = (0..n).map(|_| counting()).collect();
+        let mut waiters: Vec<_> = (0..n).map(|_| AsyncWaiter::new(&event)).collect();
+        for (waiter, (_, waker)) in waiters.iter_mut().zip(&wakers) {
+            assert!(!waiter.park(waker, || false));
+        }
+        event.notify_all();
+        assert!(wakers.iter().all(|(count, _)| wakes(count) == 1));
+        // Woken waiters keep their slot (Notified) until they are polled or dropped.
+        assert_eq!(event.slab_capacity(), n);
+        event.notify_all();
+        assert!(
+            wakers.iter().all(|(count, _)| wakes(count) == 1),
+            "a notified slot is not woken twice"
+        );
+        // A re-poll re-arms the same slot.
+        assert!(!waiters[0].park(&wakers[0].1, || false));
+        event.notify_all();
+        assert_eq!(wakes(&wakers[0].0), 2);
+        waiters.clear();
+        let waiters = event.lock();
+        let mut free = 0;
+        let mut next = waiters.free;
+        while next != NO_SLOT {
+            free += 1;
+            next = match waiters.slots[next] {
+                Slot::Free { next } => next,
+                _ => panic!("a slot on the free list is not free"),
+            };
+        }
+        assert_eq!(free, n, "every slot is on the free list");
+        drop(waiters);
+        assert_eq!(event.slab_capacity(), n);
+    }
+
+    #[test]
+    fn a_repoll_keeps_an_equivalent_waker_and_replaces_a_different_one() {
+        let event = Event::default();
+        let (first, first_waker) = counting();
+        let (second, second_waker) = counting();
+        let mut waiter = AsyncWaiter::new(&event);
+        assert!(!waiter.park(&first_waker, || false));
+        assert!(!waiter.park(&first_waker.clone(), || false)); // will_wake: kept
+        assert!(!waiter.park(&second_waker, || false)); // another task: replaced
+        event.notify_all();
+        assert_eq!(
+            (wakes(&first), wakes(&second)),
+            (0, 1),
+            "only the latest waker"
+        );
+    }
+
+    #[test]
+    fn park_reports_ready_under_the_mutex_and_frees_the_slot() {
+        let event = Event::default();
+        let (count, waker) = counting();
+        let mut waiter = AsyncWaiter::new(&event);
+        assert!(!waiter.park(&waker, || false));
+        assert!(waiter.is_parked());
+        assert!(waiter.park(&waker, || true));
+        assert!(!waiter.is_parked());
+        event.notify_all();
+        assert_eq!(wakes(&count), 0, "a freed slot is never woken");
+    }
+
+    #[test]
+    fn a_completed_wait_async_leaves_no_slot_behind() {
+        let shared = Shared::new(0u32);
+        let (count, waker) = counting();
+        let mut cx = Context::from_waker(&waker);
+        let mut puller = shared.puller();
+        let mut wait = pin!(puller.wait_async());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        shared.push(|n| *n = 5);
+        assert_eq!(wakes(&count), 1);
+        match wait.as_mut().poll(&mut cx) {
+            Poll::Ready(guard) => assert_eq!(*guard, 5),
+            Poll::Pending => panic!("the push must complete the wait"),
+        }
+        let event = shared.core().event.lock();
+        assert_eq!((event.waiting, event.free), (0, 0), "slot 0 freed");
+    }
 }

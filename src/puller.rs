@@ -1,14 +1,22 @@
 //! The pull side of push/pull: snapshots, change checks, and waiting for a change or a
-//! condition.
+//! condition, blocking or async.
 //!
 //! Every publish bumps the [`Version`] of a [`Shared`] by one. A [`Puller`] remembers the
 //! last version it saw, so "did it change?" is one atomic load, and "wait until it changes"
 //! sleeps until a publish moves the version past it (see `crate::park` for the wait).
+//!
+//! One puller type, [`PullerOf`], is generic over how it holds its `Shared` (a borrow:
+//! [`Puller`], or an `Arc`: [`ArcPuller`]); every method is written once for both.
 
 use crate::deadline::Deadline;
+use crate::park::AsyncWaiter;
 use crate::shared::{ReadGuard, Shared};
-use crate::sync::Duration;
+use crate::sync::{repoll_hint, Arc, Duration};
 use crate::{park, Version};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 impl<T: ?Sized> Shared<T> {
     /// A consistent snapshot of the value and the version it belongs to.
@@ -32,7 +40,8 @@ impl<T: ?Sized> Shared<T> {
     /// A cursor that pulls changes, starting at the *current* version: it reports a change
     /// only for publishes that happen after this call. To act on the current value too, read
     /// it first, or use [`wait_until`](Self::wait_until), which checks the value before
-    /// waiting.
+    /// waiting. The puller borrows this `Shared`; for one that can move into a thread or a
+    /// task, see [`puller_arc`](Self::puller_arc).
     ///
     /// ```
     /// let s = pushpull::Shared::new(1);
@@ -43,9 +52,80 @@ impl<T: ?Sized> Shared<T> {
     /// assert_eq!(puller.pull(), None); // nothing new since
     /// ```
     pub fn puller(&self) -> Puller<'_, T> {
-        Puller {
-            shared: self,
-            seen: self.version(),
+        self.puller_at(self.version())
+    }
+
+    /// A cursor that starts at version `seen`, as if it had pulled that version: it reports
+    /// everything published after `seen`. A client that comes back with the version it last
+    /// had (a reconnect, a restart) picks up exactly where it left off: if nothing was
+    /// published since, it waits for the next publish; if something was, it gets the latest
+    /// value at once (intermediate versions coalesce, as always).
+    ///
+    /// A version this `Shared` has *not reached* (it came from another `Shared`, e.g. a
+    /// previous run of a server) is not the version of the current value either: the puller
+    /// reports a change at once, and its first [`pull`](PullerOf::pull) or
+    /// [`wait`](PullerOf::wait) returns the current value and moves it to the current version.
+    /// Whatever `seen` is, the puller never misses the current value because of it.
+    ///
+    /// ```
+    /// use pushpull::{Shared, Version};
+    ///
+    /// let s = Shared::new("a");
+    /// s.push(|v| *v = "b"); // v1
+    /// let mut resumed = s.puller_at(Version::from(1));
+    /// assert_eq!(resumed.pull(), None); // it already had v1
+    /// s.push(|v| *v = "c"); // v2
+    /// assert_eq!(resumed.pull(), Some("c"));
+    ///
+    /// let mut behind = s.puller_at(Version::ZERO);
+    /// assert_eq!(behind.pull(), Some("c")); // v1 and v2 coalesce into the latest value
+    ///
+    /// let mut ahead = s.puller_at(Version::from(40)); // not a version of this Shared
+    /// assert!(ahead.has_changed());
+    /// assert_eq!(ahead.pull(), Some("c"));
+    /// assert_eq!(ahead.seen().get(), 2);
+    /// ```
+    pub fn puller_at(&self, seen: Version) -> Puller<'_, T> {
+        PullerOf { handle: self, seen }
+    }
+
+    /// An owned cursor, starting at the *current* version like [`puller`](Self::puller): it
+    /// holds an `Arc` of this `Shared`, so it is `'static`, `Clone`, and `Send + Sync` when
+    /// `T: Send + Sync`. Create it *before* starting the thread or task that pulls, and move it
+    /// in: then no publish made after this call can be missed (a puller created inside the
+    /// thread would only see publishes made after the thread got to it).
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    /// use std::sync::Arc;
+    /// use std::thread;
+    ///
+    /// let shared = Arc::new(Shared::new(0));
+    /// let mut puller = shared.puller_arc(); // subscribed now...
+    /// shared.push(|n| *n = 1); // ...so this push is not missed,
+    /// let follower = thread::spawn(move || *puller.wait()); // even though it came before the thread
+    /// assert_eq!(follower.join().unwrap(), 1);
+    /// ```
+    pub fn puller_arc(self: &Arc<Self>) -> ArcPuller<T> {
+        self.puller_arc_at(self.version())
+    }
+
+    /// An owned cursor starting at version `seen`: [`puller_arc`](Self::puller_arc) with the
+    /// starting point of [`puller_at`](Self::puller_at) (same meaning of `seen`).
+    ///
+    /// ```
+    /// use pushpull::{Shared, Version};
+    /// use std::sync::Arc;
+    ///
+    /// let shared = Arc::new(Shared::new(10));
+    /// shared.push(|n| *n += 1);
+    /// let mut from_start = shared.puller_arc_at(Version::ZERO);
+    /// assert_eq!(from_start.pull(), Some(11));
+    /// ```
+    pub fn puller_arc_at(self: &Arc<Self>, seen: Version) -> ArcPuller<T> {
+        PullerOf {
+            handle: Arc::clone(self),
+            seen,
         }
     }
 
@@ -130,6 +210,103 @@ impl<T: ?Sized> Shared<T> {
         }
     }
 
+    /// The async twin of [`wait_until`](Self::wait_until): a future that completes with a
+    /// read guard on which `predicate` holds. Checks the current value first, like
+    /// `wait_until`. Needs no runtime: any executor will do, and a pushing thread wakes it (see
+    /// [`WaitUntilAsync`]).
+    ///
+    /// # Panics
+    ///
+    /// When polled while this thread holds a guard of this `Shared` that keeps every publisher
+    /// out, as [`wait_until`](Self::wait_until) (the same builds, the same message).
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    /// use std::sync::Arc;
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl std::task::Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    ///
+    /// let progress = Arc::new(Shared::new(0));
+    /// let pusher = {
+    ///     let progress = Arc::clone(&progress);
+    ///     std::thread::spawn(move || for _ in 0..10 { progress.push(|p| *p += 10) })
+    /// };
+    /// // In an async fn: `progress.wait_until_async(|p| *p == 100).await`
+    /// let done = block_on(progress.wait_until_async(|p| *p == 100));
+    /// assert_eq!(*done, 100);
+    /// # drop(done);
+    /// pusher.join().unwrap();
+    /// ```
+    pub fn wait_until_async<P>(&self, predicate: P) -> WaitUntilAsync<'_, T, P>
+    where
+        P: FnMut(&T) -> bool,
+    {
+        WaitUntilAsync {
+            shared: self,
+            predicate,
+            rejected: None,
+            waiter: AsyncWaiter::new(&self.core().event),
+            done: false,
+        }
+    }
+
+    /// Polls for the version to move past `seen` (the async twin of `wait_past`): `Ready` once
+    /// it has, `Pending` with the waker stored in the `Event` (or, while another thread's
+    /// writer keeps the registration out, with the task woken again at once).
+    ///
+    /// Registration follows the blocking path's protocol: `WAITING` is set by an RMW under a
+    /// read lock (never under a writer, whose publish is a plain store), then the waker is
+    /// stored after checking the version under the `Event`'s mutex. Never blocks: the read
+    /// lock is only tried. When a writer holds it, the task piggybacks on an earlier
+    /// registration if `WAITING` is already set for `seen` (the writer's publish will wake
+    /// the `Event`); otherwise it asks to be polled again.
+    #[track_caller]
+    pub(crate) fn poll_past(
+        &self,
+        seen: Version,
+        waiter: &mut AsyncWaiter<'_>,
+        cx: &mut Context<'_>,
+        call: &'static str,
+    ) -> Poll<()> {
+        let word = &self.core().version;
+        if word.version() != seen {
+            return Poll::Ready(());
+        }
+        self.core().may_wait(call, Deadline::Untimed, true);
+        match self.try_read() {
+            Some(guard) => {
+                // Under the read lock no publish can happen: the flag is set before the next
+                // publish reads the word.
+                let must_wait = word.register_waiter(seen);
+                drop(guard);
+                if !must_wait {
+                    return Poll::Ready(());
+                }
+            }
+            None if word.waiting_at(seen) => {} // piggyback: the next publish wakes the Event
+            None => {
+                // A writer holds the lock and nobody registered for `seen`: registering now
+                // could be overwritten by its publish. Try again after a trip through the
+                // executor.
+                return repoll(cx);
+            }
+        }
+        if waiter.park(cx.waker(), || word.version() != seen) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     /// Waits until the version moves past `seen`; `false` if `deadline` passed first, or at
     /// once if this thread holds a guard of this `Shared` (then an untimed wait panics).
     #[track_caller]
@@ -152,14 +329,32 @@ impl<T: ?Sized> Shared<T> {
     }
 }
 
+/// Asks to be polled again at once: for a future that cannot make progress now but has no
+/// registration that a publish would wake (another thread's writer holds the lock).
+fn repoll<R>(cx: &mut Context<'_>) -> Poll<R> {
+    repoll_hint();
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
 /// A cursor over the versions of a [`Shared`]: pulls the latest value only when it changed,
-/// and waits for the next change.
+/// and waits for the next change, blocking ([`wait`](Self::wait)) or async
+/// ([`wait_async`](Self::wait_async)).
 ///
-/// Created by [`Shared::puller`]; starts at the version current at that time. Each successful
-/// [`pull`](Self::pull), [`pull_with`](Self::pull_with) or [`wait`](Self::wait) moves it to the
-/// version it returned. A puller never skips backwards and never reports the same version
-/// twice; if several publishes happen between two pulls, it reports only the latest state
-/// (like a watch channel, not a queue).
+/// `H` is how the puller holds its `Shared` (see [`SharedHandle`]); use the aliases:
+///
+/// * [`Puller<'a, T>`](Puller), from [`Shared::puller`] / [`Shared::puller_at`]: borrows the
+///   `Shared`;
+/// * [`ArcPuller<T>`](ArcPuller), from [`Shared::puller_arc`] / [`Shared::puller_arc_at`]:
+///   holds an `Arc` of it, so it is `'static`, `Clone`, and `Send + Sync` when
+///   `T: Send + Sync`: create it before spawning a thread or a task and move it in.
+///
+/// Both have the same methods. A puller starts at the version current when it is created
+/// (or at the version given to a `*_at` constructor). Each successful
+/// [`pull`](Self::pull), [`pull_with`](Self::pull_with), [`wait`](Self::wait) or
+/// [`wait_async`](Self::wait_async) moves it to the version it returned. A puller never skips
+/// backwards and never reports the same version twice; if several publishes happen between
+/// two pulls, it reports only the latest state (like a watch channel, not a queue).
 ///
 /// If a pusher panicked mid-change, the puller still sees the published (half-done) value;
 /// [`Shared::is_poisoned`] tells.
@@ -177,22 +372,167 @@ impl<T: ?Sized> Shared<T> {
 /// });
 /// assert_eq!(puller.seen().get(), 1);
 /// ```
-#[derive(Debug)]
-pub struct Puller<'a, T: ?Sized> {
-    shared: &'a Shared<T>,
+#[derive(Clone)]
+pub struct PullerOf<H> {
+    handle: H,
     seen: Version,
 }
 
-impl<T: ?Sized> Clone for Puller<'_, T> {
-    fn clone(&self) -> Self {
-        Puller {
-            shared: self.shared,
-            seen: self.seen,
-        }
+/// A puller that borrows its [`Shared`]: see [`PullerOf`] for every method.
+///
+/// ```
+/// let s = pushpull::Shared::new(1);
+/// let mut puller: pushpull::Puller<'_, i32> = s.puller();
+/// s.push(|n| *n = 2);
+/// assert_eq!(puller.pull(), Some(2));
+/// ```
+pub type Puller<'a, T> = PullerOf<&'a Shared<T>>;
+
+/// A puller that owns an `Arc` of its [`Shared`] (`'static`, `Clone`, `Send + Sync` when
+/// `T: Send + Sync`): see [`PullerOf`] for every method, and [`Shared::puller_arc`].
+///
+/// ```
+/// use pushpull::{ArcPuller, Shared};
+/// use std::sync::Arc;
+///
+/// let shared = Arc::new(Shared::new(vec![1]));
+/// let mut puller: ArcPuller<Vec<i32>> = shared.puller_arc();
+/// let follower = std::thread::spawn(move || puller.wait().len());
+/// shared.push(|v| v.push(2));
+/// assert_eq!(follower.join().unwrap(), 2);
+/// ```
+pub type ArcPuller<T> = PullerOf<Arc<Shared<T>>>;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How a [`PullerOf`] holds its [`Shared`]: `&'a Shared<T>` ([`Puller`]) or
+/// `Arc<Shared<T>>` ([`ArcPuller`]). Sealed: pushpull implements it for these two and no other.
+///
+/// Name it to write code for both kinds of puller:
+///
+/// ```
+/// use pushpull::{PullerOf, Shared, SharedHandle};
+/// use std::sync::Arc;
+///
+/// fn new_len<H: SharedHandle<Value = Vec<u8>>>(puller: &mut PullerOf<H>) -> Option<usize> {
+///     puller.pull_with(|v| v.len())
+/// }
+///
+/// let shared = Arc::new(Shared::new(vec![1u8]));
+/// let (mut borrowed, mut owned) = (shared.puller(), shared.puller_arc());
+/// shared.push(|v| v.push(2));
+/// assert_eq!((new_len(&mut borrowed), new_len(&mut owned)), (Some(2), Some(2)));
+/// ```
+pub trait SharedHandle: sealed::Sealed {
+    /// The type of the value in the `Shared`.
+    type Value: ?Sized;
+
+    /// The read guard that [`PullerOf::wait`] and its twins return, when the puller is
+    /// borrowed for `'p`: [`ReadGuard<'a, T>`](ReadGuard) for a [`Puller<'a, T>`](Puller)
+    /// (it borrows the `Shared`, not the puller, which stays usable while the guard lives),
+    /// [`ReadGuard<'p, T>`](ReadGuard) for an [`ArcPuller<T>`](ArcPuller) (it borrows the
+    /// puller, which holds the `Shared`).
+    type Guard<'p>: std::ops::Deref<Target = Self::Value>
+    where
+        Self: 'p;
+
+    #[doc(hidden)]
+    fn shared_ref(&self) -> &Shared<Self::Value>;
+
+    #[doc(hidden)]
+    fn guard_with<'p, F>(&'p self, read: F) -> Option<Self::Guard<'p>>
+    where
+        F: for<'x> FnOnce(&'x Shared<Self::Value>) -> Option<ReadGuard<'x, Self::Value>>;
+}
+
+impl<T: ?Sized> sealed::Sealed for &Shared<T> {}
+impl<'a, T: ?Sized> SharedHandle for &'a Shared<T> {
+    type Value = T;
+    type Guard<'p>
+        = ReadGuard<'a, T>
+    where
+        Self: 'p;
+
+    #[inline]
+    fn shared_ref(&self) -> &Shared<T> {
+        self
+    }
+
+    #[inline]
+    fn guard_with<'p, F>(&'p self, read: F) -> Option<ReadGuard<'a, T>>
+    where
+        F: for<'x> FnOnce(&'x Shared<T>) -> Option<ReadGuard<'x, T>>,
+    {
+        read(*self)
     }
 }
 
-impl<'a, T: ?Sized> Puller<'a, T> {
+impl<T: ?Sized> sealed::Sealed for Arc<Shared<T>> {}
+impl<T: ?Sized> SharedHandle for Arc<Shared<T>> {
+    type Value = T;
+    type Guard<'p>
+        = ReadGuard<'p, T>
+    where
+        Self: 'p;
+
+    #[inline]
+    fn shared_ref(&self) -> &Shared<T> {
+        self
+    }
+
+    #[inline]
+    fn guard_with<'p, F>(&'p self, read: F) -> Option<ReadGuard<'p, T>>
+    where
+        F: for<'x> FnOnce(&'x Shared<T>) -> Option<ReadGuard<'x, T>>,
+    {
+        read(self)
+    }
+}
+
+impl<H: SharedHandle> fmt::Debug for PullerOf<H>
+where
+    H::Value: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Puller")
+            .field("shared", &self.handle.shared_ref())
+            .field("seen", &self.seen)
+            .finish()
+    }
+}
+
+impl<'a, T: ?Sized> PullerOf<&'a Shared<T>> {
+    /// The `Shared` this puller follows.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(0);
+    /// let puller = s.puller();
+    /// assert!(std::ptr::eq(puller.shared(), &s));
+    /// ```
+    #[must_use]
+    pub fn shared(&self) -> &'a Shared<T> {
+        self.handle
+    }
+}
+
+impl<T: ?Sized> PullerOf<Arc<Shared<T>>> {
+    /// The `Shared` this puller follows (the puller holds one reference to it).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let s = Arc::new(pushpull::Shared::new(0));
+    /// let puller = s.puller_arc();
+    /// assert!(Arc::ptr_eq(puller.shared(), &s));
+    /// ```
+    #[must_use]
+    pub fn shared(&self) -> &Arc<Shared<T>> {
+        &self.handle
+    }
+}
+
+impl<H: SharedHandle> PullerOf<H> {
     /// Whether the value was published to since this puller last saw it. Lock-free: one
     /// atomic load.
     ///
@@ -205,19 +545,19 @@ impl<'a, T: ?Sized> Puller<'a, T> {
     #[inline]
     #[must_use]
     pub fn has_changed(&self) -> bool {
-        self.shared.version() != self.seen
+        self.handle.shared_ref().version() != self.seen
     }
 
     /// The last version this puller saw.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(0);
+    /// s.push(|n| *n += 1);
+    /// assert_eq!(s.puller().seen().get(), 1);
+    /// ```
     #[must_use]
     pub fn seen(&self) -> Version {
         self.seen
-    }
-
-    /// The `Shared` this puller follows.
-    #[must_use]
-    pub fn shared(&self) -> &'a Shared<T> {
-        self.shared
     }
 
     /// Marks the current version as seen without reading the value.
@@ -230,7 +570,7 @@ impl<'a, T: ?Sized> Puller<'a, T> {
     /// assert!(!puller.has_changed());
     /// ```
     pub fn mark_seen(&mut self) {
-        self.seen = self.shared.version();
+        self.seen = self.handle.shared_ref().version();
     }
 
     /// The new value if it changed since this puller last saw it, `None` otherwise. An
@@ -244,11 +584,11 @@ impl<'a, T: ?Sized> Puller<'a, T> {
     /// assert_eq!(puller.pull(), Some(vec![1, 2]));
     /// ```
     #[track_caller]
-    pub fn pull(&mut self) -> Option<T>
+    pub fn pull(&mut self) -> Option<H::Value>
     where
-        T: Clone,
+        H::Value: Clone,
     {
-        self.pull_with(T::clone)
+        self.pull_with(H::Value::clone)
     }
 
     /// Like [`pull`](Self::pull), but runs `f` on the new value under the read lock instead
@@ -261,12 +601,13 @@ impl<'a, T: ?Sized> Puller<'a, T> {
     /// assert_eq!(puller.pull_with(|v| v.len()), Some(4));
     /// ```
     #[track_caller]
-    pub fn pull_with<R>(&mut self, f: impl FnOnce(&T) -> R) -> Option<R> {
+    pub fn pull_with<R>(&mut self, f: impl FnOnce(&H::Value) -> R) -> Option<R> {
         if !self.has_changed() {
             return None;
         }
-        let guard = self.shared.read();
-        self.seen = self.shared.version();
+        let shared = self.handle.shared_ref();
+        let guard = shared.read();
+        self.seen = shared.version();
         Some(f(&guard))
     }
 
@@ -291,7 +632,7 @@ impl<'a, T: ?Sized> Puller<'a, T> {
     ///
     /// The crate docs' "Misuse and what you get" table lists every build.
     #[track_caller]
-    pub fn wait(&mut self) -> ReadGuard<'a, T> {
+    pub fn wait(&mut self) -> H::Guard<'_> {
         match self.wait_deadline(Deadline::Untimed) {
             Some(guard) => guard,
             None => unreachable!("an untimed wait cannot time out"),
@@ -312,20 +653,245 @@ impl<'a, T: ?Sized> Puller<'a, T> {
     /// assert_eq!(*puller.wait_for(Duration::from_millis(10)).unwrap(), 7);
     /// ```
     #[track_caller]
-    pub fn wait_for(&mut self, timeout: Duration) -> Option<ReadGuard<'a, T>> {
+    pub fn wait_for(&mut self, timeout: Duration) -> Option<H::Guard<'_>> {
         self.wait_deadline(Deadline::after(timeout))
     }
 
     #[track_caller]
-    fn wait_deadline(&mut self, deadline: Deadline) -> Option<ReadGuard<'a, T>> {
+    fn wait_deadline(&mut self, deadline: Deadline) -> Option<H::Guard<'_>> {
         const CALL: &str = "Puller::wait()";
-        if !self.shared.core().may_wait(CALL, deadline, false)
-            || !self.shared.wait_past(self.seen, deadline, CALL)
+        let shared = self.handle.shared_ref();
+        if !shared.core().may_wait(CALL, deadline, false)
+            || !shared.wait_past(self.seen, deadline, CALL)
         {
             return None;
         }
-        let guard = self.shared.read_until(deadline)?;
-        self.seen = self.shared.version();
-        Some(guard)
+        let seen = &mut self.seen;
+        self.handle.guard_with(|shared| {
+            let guard = shared.read_until(deadline)?;
+            // Under the read lock no publish can happen: this is the guard's own version.
+            *seen = shared.version();
+            Some(guard)
+        })
+    }
+
+    /// The async twin of [`wait`](Self::wait): a future that completes, once the value is
+    /// published to after the version this puller saw, with a read guard on the latest value
+    /// (the puller moved to its version). Completes at the first poll if a publish already
+    /// happened.
+    ///
+    /// Needs no runtime: it stores the task's waker, and the pushing thread's publish wakes it
+    /// (together with any thread blocked in `wait`). Cancel-safe: dropping the future before it
+    /// completes unregisters it and changes nothing (the puller keeps its version), so
+    /// `tokio::time::timeout(d, puller.wait_async())` is the timed wait. The future is `Send`
+    /// when `T: Send + Sync` (it holds no lock guard while pending); the guard it returns is
+    /// not: drop it before the next `.await`. See [`WaitAsync`].
+    ///
+    /// # Panics
+    ///
+    /// When polled while this thread holds a guard of the same `Shared` that keeps every
+    /// publisher out, as [`wait`](Self::wait) (the same builds, the same message). In an
+    /// executor that runs several tasks on one thread, a guard held across an `.await` by
+    /// another task of that thread counts too: don't hold guards across `.await`.
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    /// use std::sync::Arc;
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl std::task::Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    ///
+    /// let temperature = Arc::new(Shared::new(20));
+    /// let mut puller = temperature.puller_arc();
+    /// let pusher = {
+    ///     let temperature = Arc::clone(&temperature);
+    ///     std::thread::spawn(move || temperature.push(|t| *t = 25))
+    /// };
+    /// // In an async fn: `let now = puller.wait_async().await;`
+    /// let now = block_on(puller.wait_async());
+    /// assert_eq!(*now, 25);
+    /// # drop(now);
+    /// assert_eq!(puller.seen().get(), 1);
+    /// pusher.join().unwrap();
+    /// ```
+    pub fn wait_async(&mut self) -> WaitAsync<'_, H> {
+        WaitAsync {
+            handle: &self.handle,
+            seen: &mut self.seen,
+            waiter: AsyncWaiter::new(&self.handle.shared_ref().core().event),
+            done: false,
+        }
+    }
+}
+
+/// The future of [`PullerOf::wait_async`]: completes with a read guard on the first value
+/// published after the version the puller saw, and moves the puller to it.
+///
+/// Cancel-safe: dropping it before it completes frees its registration, takes no wake-up
+/// from any other waiter, and leaves the puller as it was. It never blocks the thread that
+/// polls it: the read lock is only tried, and while another thread's writer holds it the
+/// future may ask to be polled again at once (a trip through the executor) instead of
+/// waiting.
+///
+/// ```
+/// use pushpull::Shared;
+/// use std::sync::Arc;
+///
+/// fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+///
+/// let shared = Arc::new(Shared::new(0));
+/// let mut puller = shared.puller_arc();
+/// // What `tokio::spawn` requires of a task that awaits it:
+/// spawnable(async move { *puller.wait_async().await });
+/// ```
+///
+/// Its output is the guard [`wait`](PullerOf::wait) returns: a [`ReadGuard`] (see
+/// [`SharedHandle::Guard`]).
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct WaitAsync<'p, H: SharedHandle> {
+    handle: &'p H,
+    seen: &'p mut Version,
+    waiter: AsyncWaiter<'p>,
+    done: bool,
+}
+
+impl<'p, H: SharedHandle> Future for WaitAsync<'p, H> {
+    type Output = H::Guard<'p>;
+
+    #[track_caller]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<H::Guard<'p>> {
+        const CALL: &str = "Puller::wait_async()";
+        let this = self.get_mut();
+        assert!(
+            !this.done,
+            "pushpull: {CALL} future polled after completion"
+        );
+        let handle: &'p H = this.handle;
+        let shared = handle.shared_ref();
+        shared.core().may_wait(CALL, Deadline::Untimed, false);
+        if shared
+            .poll_past(*this.seen, &mut this.waiter, cx, CALL)
+            .is_pending()
+        {
+            return Poll::Pending;
+        }
+        let seen = &mut *this.seen;
+        match handle.guard_with(|shared| {
+            let guard = shared.try_read()?;
+            // Under the read lock no publish can happen: this is the guard's own version.
+            *seen = shared.version();
+            Some(guard)
+        }) {
+            Some(guard) => {
+                this.waiter.leave();
+                this.done = true;
+                Poll::Ready(guard)
+            }
+            // A writer holds the lock (it may be publishing again): come back for it.
+            None => repoll(cx),
+        }
+    }
+}
+
+impl<H: SharedHandle> fmt::Debug for WaitAsync<'_, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitAsync")
+            .field("seen", &*self.seen)
+            .field("registered", &self.waiter.is_parked())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+/// The future of [`Shared::wait_until_async`]: completes with a read guard on which the
+/// predicate holds. Cancel-safe and never blocking, like [`WaitAsync`].
+///
+/// ```
+/// use pushpull::Shared;
+/// use std::sync::Arc;
+///
+/// fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+///
+/// let shared = Arc::new(Shared::new(0));
+/// spawnable(async move { *shared.wait_until_async(|n| *n > 3).await });
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct WaitUntilAsync<'a, T: ?Sized, P> {
+    shared: &'a Shared<T>,
+    predicate: P,
+    /// The last version the predicate was false on.
+    rejected: Option<Version>,
+    waiter: AsyncWaiter<'a>,
+    done: bool,
+}
+
+/// The predicate is never pinned (it is only called through `&mut`), so the future may move
+/// between polls whatever `P` is.
+impl<T: ?Sized, P> Unpin for WaitUntilAsync<'_, T, P> {}
+
+impl<'a, T: ?Sized, P: FnMut(&T) -> bool> Future for WaitUntilAsync<'a, T, P> {
+    type Output = ReadGuard<'a, T>;
+
+    #[track_caller]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ReadGuard<'a, T>> {
+        const CALL: &str = "Shared::wait_until_async()";
+        let this = self.get_mut();
+        assert!(
+            !this.done,
+            "pushpull: {CALL} future polled after completion"
+        );
+        let shared = this.shared;
+        shared.core().may_wait(CALL, Deadline::Untimed, false);
+        loop {
+            let Some(guard) = shared.try_read() else {
+                // A writer holds the lock: the predicate cannot be checked now. Sleep on an
+                // earlier registration for the version it was false on, if one stands (the
+                // writer's publish will wake the Event); else come back after a trip through
+                // the executor.
+                let word = &shared.core().version;
+                if let Some(seen) = this.rejected {
+                    if word.waiting_at(seen)
+                        && !this.waiter.park(cx.waker(), || word.version() != seen)
+                    {
+                        return Poll::Pending;
+                    }
+                }
+                return repoll(cx);
+            };
+            if (this.predicate)(&guard) {
+                this.waiter.leave();
+                this.done = true;
+                return Poll::Ready(guard);
+            }
+            // Under the read lock: the version the predicate was false on.
+            let seen = shared.version();
+            this.rejected = Some(seen);
+            drop(guard);
+            if shared
+                .poll_past(seen, &mut this.waiter, cx, CALL)
+                .is_pending()
+            {
+                return Poll::Pending;
+            }
+            // Published meanwhile: check the predicate again.
+        }
+    }
+}
+
+impl<T: ?Sized, P> fmt::Debug for WaitUntilAsync<'_, T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitUntilAsync")
+            .field("rejected", &self.rejected)
+            .field("registered", &self.waiter.is_parked())
+            .field("done", &self.done)
+            .finish()
     }
 }

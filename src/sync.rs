@@ -34,9 +34,9 @@ pub(crate) mod untracked {
 pub(crate) use std::sync::Arc;
 
 pub(crate) use imp::{
-    current_thread_token, spawn, spin_loop, thread_panicking, with_read_registry, yield_now,
-    Backoff, Event, JoinHandle, RwLock, RwLockReadGuard, RwLockUpgradableReadGuard,
-    RwLockWriteGuard, SPIN_BEFORE_PARKING,
+    current_thread_token, repoll_hint, spawn, spin_loop, thread_panicking, with_read_registry,
+    yield_now, Backoff, Condvar, JoinHandle, Mutex, MutexGuard, RwLock, RwLockReadGuard,
+    RwLockUpgradableReadGuard, RwLockWriteGuard, SPIN_BEFORE_PARKING,
 };
 
 /// Whether timed calls have a clock to stop by. Not under loom, which has none: there a timed
@@ -88,6 +88,12 @@ mod imp {
         super::panicking()
     }
 
+    /// Called by a future that woke its own task to be polled again (another thread's writer
+    /// keeps it from registering). Nothing in production: the trip through the executor is
+    /// the yield.
+    #[inline]
+    pub(crate) fn repoll_hint() {}
+
     /// The source of thread tokens. Tokens are never reused, so a stale owner word can never
     /// name the thread that reads it.
     static NEXT_TOKEN: super::untracked::AtomicU64 = super::untracked::AtomicU64::new(1);
@@ -119,42 +125,42 @@ mod imp {
         READ_REGISTRY.try_with(|r| f(&mut r.borrow_mut())).ok()
     }
 
-    /// A place for threads to sleep until another thread calls `notify_all`: the blocking half
-    /// of spin-then-park. A parking_lot `Mutex<()>` + `Condvar`.
+    /// The mutex of the wait slow path (`crate::park`'s `Event`): parking_lot's, poison-free.
     #[derive(Default)]
-    pub(crate) struct Event {
-        lock: parking_lot::Mutex<()>,
-        condvar: parking_lot::Condvar,
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        #[inline]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
     }
 
-    impl Event {
-        /// Blocks while `pending()` is true, checking it under the event's mutex so that a
-        /// `notify_all` issued after the condition changed cannot be missed. Returns `false`
-        /// if the deadline passed first.
-        pub(crate) fn wait_while(
-            &self,
-            mut pending: impl FnMut() -> bool,
-            deadline: Option<Instant>,
-        ) -> bool {
-            let mut guard = self.lock.lock();
-            while pending() {
-                match deadline {
-                    None => self.condvar.wait(&mut guard),
-                    Some(deadline) => {
-                        if self.condvar.wait_until(&mut guard, deadline).timed_out() {
-                            return !pending();
-                        }
-                    }
-                }
-            }
-            true
+    /// The condition variable of the wait slow path. Guards go in and come back by value, the
+    /// shape loom's `Condvar` needs, so `crate::park` has one body for both sides.
+    #[derive(Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(&mut guard);
+            guard
         }
 
-        /// Wakes every thread blocked in `wait_while`. Taking the mutex orders this call after
-        /// any waiter that checked its condition before the change and has not yet slept.
+        /// Waits until notified or until `deadline`; `true` in the second element if the
+        /// deadline passed.
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            deadline: Instant,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timed_out = self.0.wait_until(&mut guard, deadline).timed_out();
+            (guard, timed_out)
+        }
+
         pub(crate) fn notify_all(&self) {
-            drop(self.lock.lock());
-            self.condvar.notify_all();
+            self.0.notify_all();
         }
     }
 }
@@ -172,6 +178,12 @@ mod imp {
     #[inline]
     pub(crate) fn thread_panicking() -> bool {
         super::panicking()
+    }
+
+    /// A future that woke its own task re-polls at once under `loom::future::block_on`: a spin
+    /// loop, which must yield to loom or the model exceeds its branch limit (loom-pitfalls).
+    pub(crate) fn repoll_hint() {
+        loom::thread::yield_now();
     }
 
     static NEXT_TOKEN: super::untracked::AtomicU64 = super::untracked::AtomicU64::new(1);
@@ -213,38 +225,49 @@ mod imp {
         pub(crate) fn spin(&self) {}
     }
 
-    /// The loom twin of the production `Event`: loom `Mutex<()>` + `Condvar`, untimed.
-    pub(crate) struct Event {
-        lock: loom::sync::Mutex<()>,
-        condvar: loom::sync::Condvar,
-    }
+    /// The loom twin of the production `Mutex`: loom's, with poisoning ignored (pushpull never
+    /// leaves the data it guards half-changed).
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
 
-    impl Default for Event {
+    impl<T: Default> Default for Mutex<T> {
         fn default() -> Self {
-            Event {
-                lock: loom::sync::Mutex::new(()),
-                condvar: loom::sync::Condvar::new(),
-            }
+            Mutex(loom::sync::Mutex::new(T::default()))
         }
     }
 
-    impl Event {
-        /// Untimed under loom: the deadline is ignored, so a missed wake-up is a loom deadlock.
-        pub(crate) fn wait_while(
+    impl<T> Mutex<T> {
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    /// The loom twin of the production `Condvar`: untimed, so a missed wake-up is a loom
+    /// deadlock instead of a timeout.
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Default for Condvar {
+        fn default() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+    }
+
+    impl Condvar {
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(guard).unwrap_or_else(|e| e.into_inner())
+        }
+
+        /// Never times out under loom (no clock): waits like `wait`.
+        pub(crate) fn wait_until<'a, T>(
             &self,
-            mut pending: impl FnMut() -> bool,
-            _deadline: Option<Instant>,
-        ) -> bool {
-            let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            while pending() {
-                guard = self.condvar.wait(guard).unwrap_or_else(|e| e.into_inner());
-            }
-            true
+            guard: MutexGuard<'a, T>,
+            _deadline: Instant,
+        ) -> (MutexGuard<'a, T>, bool) {
+            (self.wait(guard), false)
         }
 
         pub(crate) fn notify_all(&self) {
-            drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
-            self.condvar.notify_all();
+            self.0.notify_all();
         }
     }
 

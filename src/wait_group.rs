@@ -4,11 +4,15 @@
 use crate::deadline::Deadline;
 use crate::lock_order::{self, How, LockRef};
 use crate::park;
+use crate::park::{AsyncWaiter, Event};
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use crate::sync::{next_object_id, spawn, thread_panicking, Arc, Duration, Event, JoinHandle};
+use crate::sync::{next_object_id, spawn, thread_panicking, Arc, Duration, JoinHandle};
 use crossbeam_utils::CachePadded;
 use std::fmt;
+use std::future::Future;
 use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// Outstanding work: the low 32 bits of the state word.
 const COUNT_MASK: u64 = (1 << 32) - 1;
@@ -303,6 +307,54 @@ impl WaitGroup {
         )
     }
 
+    /// The async twin of [`wait`](Self::wait): a future that completes when the round that is
+    /// running *now* (at this call) ends, i.e. when its count reaches zero; at once if the
+    /// count is zero now. Re-arming the group with `add` after that round ended does not hold
+    /// it back, as for `wait`.
+    ///
+    /// Needs no runtime: the last `done` wakes it (together with any thread blocked in
+    /// `wait`). Cancel-safe: dropping it before it completes unregisters it, so
+    /// `tokio::time::timeout(d, wg.wait_async())` is the timed wait. `Send`, so it runs under a
+    /// multi-thread runtime's `spawn`. See [`WaitGroupWait`].
+    ///
+    /// ```
+    /// use pushpull::WaitGroup;
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::sync::Arc;
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl std::task::Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    ///
+    /// let wg = WaitGroup::new();
+    /// for _ in 0..3 {
+    ///     wg.spawn(|| { /* work */ });
+    /// }
+    /// // In an async fn: `wg.wait_async().await;`
+    /// block_on(wg.wait_async());
+    /// assert_eq!(wg.count(), 0);
+    /// ```
+    #[track_caller]
+    pub fn wait_async(&self) -> WaitGroupWait<'_> {
+        // A task that holds a lock its group's workers take, and awaits the group, hangs the
+        // same way as a blocked thread: the same order, recorded when the wait is created.
+        lock_order::before_acquire(self.lock_ref(), How::WaitGroupWait, Location::caller());
+        // Acquire: as in `wait_deadline` (a round already over synchronizes with its last
+        // `done`; otherwise the later polls acquire it).
+        let start = self.inner.word.load(Ordering::Acquire);
+        WaitGroupWait {
+            inner: &self.inner,
+            generation: (start & COUNT_MASK != 0).then_some(start >> GENERATION_SHIFT),
+            waiter: AsyncWaiter::new(&self.inner.event),
+        }
+    }
+
     /// Outstanding work: how many `done`s the group still waits for. A snapshot.
     #[must_use]
     pub fn count(&self) -> usize {
@@ -443,6 +495,63 @@ impl fmt::Debug for WaitGroup {
     }
 }
 
+/// The future of [`WaitGroup::wait_async`]: completes when the round that was running when
+/// it was created ends.
+///
+/// Cancel-safe: dropping it before it completes frees its registration and takes no wake-up
+/// from any other waiter. Never blocks the thread that polls it.
+///
+/// ```
+/// use pushpull::WaitGroup;
+///
+/// fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+///
+/// let wg = WaitGroup::new();
+/// let master = wg.clone();
+/// spawnable(async move { master.wait_async().await });
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct WaitGroupWait<'a> {
+    inner: &'a Inner,
+    /// The round to wait for the end of (`None`: nothing was outstanding, or it ended).
+    generation: Option<u64>,
+    waiter: AsyncWaiter<'a>,
+}
+
+impl Future for WaitGroupWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let Some(generation) = this.generation else {
+            return Poll::Ready(());
+        };
+        let word = &this.inner.word;
+        // Acquire: pairs with the AcqRel of the `done` that ended the round, so the workers'
+        // writes are visible once this completes.
+        let ended = || word.load(Ordering::Acquire) >> GENERATION_SHIFT != generation;
+        // `register_waiter` sets WAITING by an RMW on the word, ordered with the last `done`
+        // (see `Inner::register_waiter`); the waker is then stored after checking the round
+        // under the Event's mutex, which the `done` that saw WAITING takes to wake it.
+        if ended() || !this.inner.register_waiter(generation) || this.waiter.park(cx.waker(), ended)
+        {
+            this.generation = None;
+            this.waiter.leave();
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl fmt::Debug for WaitGroupWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitGroupWait")
+            .field("generation", &self.generation)
+            .field("registered", &self.waiter.is_parked())
+            .finish()
+    }
+}
+
 /// One piece of outstanding work of a [`WaitGroup`]: calls `done` when dropped, also during
 /// a panic (counted by [`WaitGroup::panicked`]). Created by [`WaitGroup::token`]; `Send`, so
 /// it can move into the worker.
@@ -470,6 +579,13 @@ impl fmt::Debug for Token {
                 &(self.inner.word.load(Ordering::Relaxed) & COUNT_MASK),
             )
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+impl WaitGroup {
+    pub(crate) fn inner_event(&self) -> &Event {
+        &self.inner.event
     }
 }
 

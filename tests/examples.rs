@@ -1,4 +1,4 @@
-//! Runs the `push_pull` and `master_worker` examples as child processes with small arguments
+//! Runs the `push_pull`, `async_pull` and `master_worker` examples as child processes with small arguments
 //! and checks their report and exit code. Every child wait is bounded: a hung example is
 //! killed and the test fails.
 //!
@@ -107,7 +107,38 @@ fn push_pull_small_run_loses_nothing() {
         "no final progress line"
     );
     assert!(run.stdout.contains("OK: every update arrived"));
+    assert!(
+        run.field("puller wake-ups:").contains("last saw v600"),
+        "the puller, subscribed before the workers started, follows to the last version"
+    );
     assert!(run.stderr.is_empty());
+}
+
+#[test]
+fn async_pull_tasks_follow_thread_pushes() {
+    let run = run(
+        "async_pull",
+        &["--workers", "3", "--pushes", "500", "--followers", "4"],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.number("readings:"), 1500);
+    assert_eq!(run.number("versions published:"), 1500);
+    assert!(run
+        .stdout
+        .contains("OK: every reading arrived; every follower reached v1500"));
+    assert!(run.stderr.is_empty());
+}
+
+#[test]
+fn async_pull_default_run_and_help() {
+    let run = run("async_pull", &[]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.contains("OK: every reading arrived"));
+    let help = self::run("async_pull", &["--help"]);
+    assert_eq!(help.code, Some(0));
+    assert!(help.stdout.starts_with("usage: async_pull"));
+    let bad = self::run("async_pull", &["--followers", "0"]);
+    assert_eq!(bad.code, Some(2));
 }
 
 #[test]

@@ -26,6 +26,8 @@
 //! `target/lockbench/` in the package root) and `chart.svg` (ratios as bars on a log scale,
 //! the 1.0 line in red, each target as a black tick).
 
+#[path = "async.rs"]
+mod async_waits;
 mod chart;
 mod contended;
 mod guards;
@@ -50,6 +52,7 @@ const FAMILIES: &[Family] = &[
     ("wait_group", wait_group::workloads),
     ("contended", contended::workloads),
     ("wake", wake::workloads),
+    ("async", async_waits::workloads),
 ];
 
 fn main() {

@@ -183,4 +183,20 @@ pub mod harness {
             Err(payload) => panic_message(&*payload),
         }
     }
+
+    /// A future that polls `inner` once and completes with whether it was still pending: run
+    /// it with `loom::future::block_on` to register a waiter with loom's waker, then drop the
+    /// inner future mid-wait.
+    pub struct PollOnce<'f, F>(pub &'f mut F);
+
+    impl<F: std::future::Future + Unpin> std::future::Future for PollOnce<'_, F> {
+        type Output = bool;
+
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<bool> {
+            std::task::Poll::Ready(std::pin::Pin::new(&mut *self.0).poll(cx).is_pending())
+        }
+    }
 }

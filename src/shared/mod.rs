@@ -12,7 +12,8 @@ pub use guards::{ModifyGuard, ReadGuard, WriteGuard};
 
 use crate::deadline::{bounded, Deadline};
 use crate::lock_order::{self, How};
-use crate::sync::{self, Duration, Event, Instant, RwLock};
+use crate::park::Event;
+use crate::sync::{self, Duration, Instant, RwLock};
 use crate::{Conflict, Version};
 use guards::lock_ref;
 use owner::{reads, would_deadlock, Held, Owner};

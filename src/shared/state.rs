@@ -81,6 +81,19 @@ impl VersionWord {
         self.word.store(word & !POISONED, Ordering::Release);
     }
 
+    /// Whether the version is still `seen` and a waiter has announced itself for it: then the
+    /// publish that moves the version past `seen` will wake the `Event`. Needs no lock: only
+    /// a publish clears `WAITING`, and that publish is the one that moves the version.
+    #[inline]
+    pub(crate) fn waiting_at(&self, seen: Version) -> bool {
+        // Acquire: as in `version`. The flag read here was set by an RMW under a read lock,
+        // before the write lock of the publish that will move the version past `seen`; that
+        // publish reads the word under its write lock, after every earlier change of it, so
+        // it sees the flag (see the invariant in the module docs).
+        let word = self.word.load(Ordering::Acquire);
+        word >> VERSION_SHIFT == seen.0 && word & WAITING != 0
+    }
+
     /// Announces a parked waiter unless the version already moved past `seen`. Caller holds a
     /// read lock, which keeps every publisher out while this runs. Returns `false` when there
     /// is no need to park (the version moved).
@@ -111,6 +124,17 @@ mod tests {
             !word.publish(),
             "the flag was cleared by the previous publish"
         );
+    }
+
+    #[test]
+    fn waiting_at_needs_both_the_version_and_the_flag() {
+        let word = VersionWord::new();
+        assert!(!word.waiting_at(Version(0)), "nobody registered");
+        assert!(word.register_waiter(Version(0)));
+        assert!(word.waiting_at(Version(0)));
+        assert!(!word.waiting_at(Version(1)), "another version");
+        word.publish();
+        assert!(!word.waiting_at(Version(1)), "the publish cleared the flag");
     }
 
     #[test]

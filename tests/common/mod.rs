@@ -174,3 +174,64 @@ pub fn while_written_elsewhere<T: Send + Sync, R>(
         result
     })
 }
+
+/// A minimal executor: polls `future` on this thread, parking the thread between polls until
+/// its waker is woken. No runtime, no timer: wrap a call in [`bounded`] to bound it.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        // A wake before this park makes it return at once (the unpark token); a spurious
+        // return only polls again.
+        thread::park();
+    }
+}
+
+/// A waker that counts how often it was woken, for polling futures by hand.
+#[derive(Default)]
+pub struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl CountingWaker {
+    /// A new counter and a waker that bumps it.
+    pub fn new() -> (std::sync::Arc<Self>, std::task::Waker) {
+        let count = std::sync::Arc::new(CountingWaker::default());
+        (std::sync::Arc::clone(&count), std::task::Waker::from(count))
+    }
+
+    /// How many times the waker was woken.
+    pub fn wakes(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A multi-thread tokio runtime with two workers (the machine has two cores).
+pub fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("tokio runtime")
+}

@@ -1,0 +1,615 @@
+//! The async waits: `Puller::wait_async` / `ArcPuller::wait_async`,
+//! `Shared::wait_until_async`, `WaitGroup::wait_async`, under a multi-thread tokio runtime
+//! (`tokio::spawn`, so the futures must be `Send`) and under a minimal hand-written executor
+//! (`common::block_on`); cancellation; changing wakers; one push waking threads and tasks.
+//!
+//! Every blocking call is bounded: `bounded` (a thread with a timeout) around the whole test,
+//! and `tokio::time::timeout` around awaits.
+
+mod common;
+
+use common::{block_on, bounded, scaled, tokio_runtime, CountingWaker, SHORT, TIMEOUT};
+use pushpull::{ArcPuller, Shared, WaitAsync, WaitGroup, WaitGroupWait, WaitUntilAsync};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{mpsc, Arc, Barrier};
+use std::task::{Context, Poll};
+use std::thread;
+use tokio::time::timeout;
+
+fn assert_send<F: Send>(_: &F) {}
+
+/// Runs `body` on a 2-worker multi-thread tokio runtime, bounded twice: by tokio's timer and
+/// by `bounded` (if a worker were blocked, the timer could not fire).
+fn on_tokio<R: Send + 'static>(
+    what: &'static str,
+    body: impl Future<Output = R> + Send + 'static,
+) -> R {
+    bounded(what, move || {
+        tokio_runtime().block_on(async move {
+            timeout(TIMEOUT, body)
+                .await
+                .unwrap_or_else(|_| panic!("{what}: did not finish within {TIMEOUT:?}"))
+        })
+    })
+}
+
+/// Polls `future` once with `waker`.
+fn poll_once<F: Future + Unpin>(future: &mut F, waker: &std::task::Waker) -> Poll<F::Output> {
+    std::pin::Pin::new(future).poll(&mut Context::from_waker(waker))
+}
+
+#[test]
+fn the_futures_are_send_when_t_is_send_and_sync() {
+    let shared = Arc::new(Shared::new(String::new()));
+    let mut puller: ArcPuller<String> = shared.puller_arc();
+    let mut borrowed = shared.puller();
+    let wg = WaitGroup::new();
+    let wait: WaitAsync<'_, _> = puller.wait_async();
+    assert_send(&wait);
+    drop(wait);
+    assert_send(&borrowed.wait_async());
+    let until: WaitUntilAsync<'_, _, _> = shared.wait_until_async(|s| s.is_empty());
+    assert_send(&until);
+    drop(until);
+    let group: WaitGroupWait<'_> = wg.wait_async();
+    assert_send(&group);
+    assert!(format!("{group:?}").contains("WaitGroupWait"));
+    assert!(format!("{:?}", puller.wait_async()).contains("WaitAsync"));
+}
+
+// ---- tokio, multi-thread runtime, tokio::spawn ----------------------------------------------
+
+#[test]
+fn tokio_tasks_follow_thread_pushes_with_wait_async() {
+    let pushes = scaled(2_000) as u64;
+    on_tokio("wait_async under tokio::spawn", async move {
+        let shared = Arc::new(Shared::new(0u64));
+        let followers: Vec<_> = (0..4)
+            .map(|_| {
+                let mut puller = shared.puller_arc(); // before the task starts
+                tokio::spawn(async move {
+                    let mut last = 0;
+                    let mut wakeups = 0;
+                    while last < pushes {
+                        let value = *puller.wait_async().await;
+                        assert!(value > last, "never backwards, never twice");
+                        assert_eq!(value, puller.seen().get());
+                        last = value;
+                        wakeups += 1;
+                    }
+                    wakeups
+                })
+            })
+            .collect();
+        let pusher = {
+            let shared = Arc::clone(&shared);
+            thread::spawn(move || {
+                for _ in 0..pushes {
+                    shared.push(|v| *v += 1);
+                }
+            })
+        };
+        for follower in followers {
+            let wakeups = follower.await.unwrap();
+            assert!((1..=pushes).contains(&wakeups));
+        }
+        pusher.join().unwrap();
+    });
+}
+
+#[test]
+fn tokio_tasks_wait_until_async_for_a_condition() {
+    on_tokio("wait_until_async under tokio::spawn", async {
+        let shared = Arc::new(Shared::new(0u32));
+        let waiters: Vec<_> = [10, 500, 1_000]
+            .into_iter()
+            .map(|target| {
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move { *shared.wait_until_async(|n| *n >= target).await })
+            })
+            .collect();
+        let pusher = {
+            let shared = Arc::clone(&shared);
+            thread::spawn(move || {
+                for _ in 0..1_000 {
+                    shared.push(|n| *n += 1);
+                }
+            })
+        };
+        for (waiter, target) in waiters.into_iter().zip([10, 500, 1_000]) {
+            assert!(waiter.await.unwrap() >= target);
+        }
+        pusher.join().unwrap();
+        // Already true: completes at the first poll.
+        assert_eq!(*shared.wait_until_async(|n| *n == 1_000).await, 1_000);
+    });
+}
+
+#[test]
+fn tokio_task_awaits_a_wait_group_of_threads() {
+    on_tokio("WaitGroup::wait_async under tokio::spawn", async {
+        for _ in 0..scaled(50) {
+            let wg = WaitGroup::new();
+            let total = Arc::new(Shared::new(0u32));
+            let master = {
+                let tokens: Vec<_> = (0..3).map(|_| wg.token()).collect();
+                let wg = wg.clone();
+                let seen = Arc::clone(&total);
+                let master = tokio::spawn(async move {
+                    wg.wait_async().await;
+                    let value = *seen.read();
+                    value
+                });
+                for token in tokens {
+                    let total = Arc::clone(&total);
+                    thread::spawn(move || {
+                        total.push(|t| *t += 1);
+                        drop(token);
+                    });
+                }
+                master
+            };
+            assert_eq!(master.await.unwrap(), 3, "the workers' pushes are visible");
+        }
+    });
+}
+
+// ---- the hand-written executor ------------------------------------------------------------
+
+#[test]
+fn block_on_executor_runs_every_async_wait() {
+    bounded("block_on", || {
+        let shared = Arc::new(Shared::new(0u64));
+        let mut puller = shared.puller_arc();
+        let wg = WaitGroup::new();
+        let pusher = {
+            let shared = Arc::clone(&shared);
+            wg.spawn(move || {
+                for _ in 0..scaled(1_000) {
+                    shared.push(|v| *v += 1);
+                }
+            })
+        };
+        let first = *block_on(puller.wait_async());
+        assert!(first >= 1);
+        let last = *block_on(shared.wait_until_async(|v| *v == scaled(1_000) as u64));
+        assert_eq!(last, scaled(1_000) as u64);
+        block_on(wg.wait_async());
+        assert_eq!(wg.count(), 0);
+        pusher.join().unwrap();
+        let mut borrowed = shared.puller_at(pushpull::Version::ZERO);
+        assert_eq!(*block_on(borrowed.wait_async()), last);
+    });
+}
+
+#[test]
+fn block_on_ping_pong_through_two_shareds() {
+    let rounds = scaled(2_000) as u64;
+    bounded("async ping-pong", move || {
+        let ping = Arc::new(Shared::new(0u64));
+        let pong = Arc::new(Shared::new(0u64));
+        let mut from_ping = ping.puller_arc();
+        let mut from_pong = pong.puller_arc();
+        let partner = {
+            let pong = Arc::clone(&pong);
+            thread::spawn(move || {
+                block_on(async {
+                    for _ in 0..rounds {
+                        let v = *from_ping.wait_async().await;
+                        pong.push(|p| *p = v);
+                    }
+                })
+            })
+        };
+        block_on(async {
+            for i in 1..=rounds {
+                ping.push(|p| *p = i);
+                assert_eq!(*from_pong.wait_async().await, i);
+            }
+        });
+        partner.join().unwrap();
+    });
+}
+
+// ---- cancellation --------------------------------------------------------------------------
+
+#[test]
+fn a_timed_out_wait_async_leaves_the_puller_as_it_was() {
+    on_tokio("tokio::time::timeout around wait_async", async {
+        let shared = Arc::new(Shared::new(1));
+        let mut puller = shared.puller_arc();
+        for _ in 0..3 {
+            assert!(timeout(SHORT, puller.wait_async()).await.is_err());
+            assert_eq!(puller.seen().get(), 0, "a cancelled wait moves nothing");
+        }
+        assert!(timeout(SHORT, shared.wait_until_async(|n| *n > 1))
+            .await
+            .is_err());
+        let wg = WaitGroup::new();
+        let token = wg.token();
+        assert!(timeout(SHORT, wg.wait_async()).await.is_err());
+
+        // What timed out left nothing that keeps the next waits from working.
+        let pusher = {
+            let shared = Arc::clone(&shared);
+            thread::spawn(move || {
+                shared.push(|n| *n = 2);
+                drop(token);
+            })
+        };
+        assert_eq!(*puller.wait_async().await, 2);
+        assert_eq!(*shared.wait_until_async(|n| *n > 1).await, 2);
+        wg.wait_async().await;
+        pusher.join().unwrap();
+    });
+}
+
+/// Futures dropped while registered — before, and after, the push that notified them — never
+/// take the wake-up of a waiter that stays.
+#[test]
+fn a_dropped_waiter_never_strands_another() {
+    let shared = Shared::new(0);
+    let (stays_count, stays_waker) = CountingWaker::new();
+    let (_, gone_waker) = CountingWaker::new();
+
+    let mut staying_puller = shared.puller();
+    let mut stays = staying_puller.wait_async();
+    assert!(poll_once(&mut stays, &stays_waker).is_pending());
+
+    // Dropped before any push.
+    let mut early_puller = shared.puller();
+    let mut early = early_puller.wait_async();
+    assert!(poll_once(&mut early, &gone_waker).is_pending());
+    drop(early);
+
+    // Notified by the push, then dropped without being polled again.
+    let mut late = shared.wait_until_async(|n| *n > 0);
+    assert!(poll_once(&mut late, &gone_waker).is_pending());
+    shared.push(|n| *n = 1);
+    drop(late);
+
+    assert_eq!(stays_count.wakes(), 1, "the staying waiter was woken");
+    match poll_once(&mut stays, &stays_waker) {
+        Poll::Ready(guard) => assert_eq!(*guard, 1),
+        Poll::Pending => panic!("the staying waiter must complete"),
+    };
+}
+
+/// Many tasks wait; half of them are cancelled while pushes happen; every remaining task
+/// completes.
+#[test]
+fn cancelling_tasks_during_pushes_strands_no_other_task() {
+    on_tokio("abort half the waiters during pushes", async {
+        for _ in 0..scaled(20) {
+            let shared = Arc::new(Shared::new(0u32));
+            let mut kept = Vec::new();
+            let mut cancelled = Vec::new();
+            for i in 0..32 {
+                let mut puller = shared.puller_arc();
+                let task = tokio::spawn(async move { *puller.wait_async().await });
+                if i % 2 == 0 {
+                    kept.push(task);
+                } else {
+                    cancelled.push(task);
+                }
+            }
+            let pusher = {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || shared.push(|n| *n = 7))
+            };
+            for task in &cancelled {
+                task.abort();
+            }
+            pusher.join().unwrap();
+            for task in kept {
+                assert_eq!(task.await.unwrap(), 7);
+            }
+            for task in cancelled {
+                let _ = task.await; // cancelled or completed: either is fine
+            }
+        }
+    });
+}
+
+// ---- wakers --------------------------------------------------------------------------------
+
+/// A future polled with one waker, then with another (it moved to another task): the push
+/// wakes the latest.
+#[test]
+fn the_latest_waker_is_woken() {
+    let shared = Shared::new(0);
+    let wg = WaitGroup::new();
+    let token = wg.token();
+    let (first, first_waker) = CountingWaker::new();
+    let (second, second_waker) = CountingWaker::new();
+
+    let mut puller = shared.puller();
+    let mut wait = puller.wait_async();
+    let mut until = shared.wait_until_async(|n| *n == 1);
+    let mut group = wg.wait_async();
+    assert!(poll_once(&mut wait, &first_waker).is_pending());
+    assert!(poll_once(&mut until, &first_waker).is_pending());
+    assert!(poll_once(&mut group, &first_waker).is_pending());
+    assert!(poll_once(&mut wait, &second_waker).is_pending());
+    assert!(poll_once(&mut until, &second_waker).is_pending());
+    assert!(poll_once(&mut group, &second_waker).is_pending());
+
+    shared.push(|n| *n = 1);
+    drop(token);
+    assert_eq!(first.wakes(), 0, "the replaced waker is not woken");
+    assert_eq!(second.wakes(), 3);
+    assert!(poll_once(&mut wait, &second_waker).is_ready());
+    assert!(poll_once(&mut until, &second_waker).is_ready());
+    assert!(poll_once(&mut group, &second_waker).is_ready());
+}
+
+// ---- one push wakes both worlds -------------------------------------------------------------
+
+#[test]
+fn one_push_wakes_blocked_threads_and_pending_tasks() {
+    bounded("mixed sync + async wake", || {
+        for _ in 0..scaled(50) {
+            let shared = Arc::new(Shared::new(0u32));
+            let wg = WaitGroup::new();
+            let token = wg.token();
+            let barrier = Arc::new(Barrier::new(3));
+
+            // Two threads blocked in `wait` / `WaitGroup::wait` (pullers created here, first).
+            let threads: Vec<_> = (0..2)
+                .map(|i| {
+                    let mut puller = shared.puller_arc();
+                    let (wg, barrier) = (wg.clone(), Arc::clone(&barrier));
+                    thread::spawn(move || {
+                        barrier.wait();
+                        if i == 0 {
+                            *puller.wait_for(TIMEOUT).expect("the thread was not woken")
+                        } else {
+                            assert!(wg.wait_for(TIMEOUT), "the thread was not woken");
+                            *puller.wait_for(TIMEOUT).expect("the thread was not woken")
+                        }
+                    })
+                })
+                .collect();
+
+            // Futures registered before the push (polled to Pending by hand)...
+            let (count, waker) = CountingWaker::new();
+            let mut puller = shared.puller();
+            let mut wait = puller.wait_async();
+            let mut until = shared.wait_until_async(|n| *n == 5);
+            let mut group = wg.wait_async();
+            assert!(poll_once(&mut wait, &waker).is_pending());
+            assert!(poll_once(&mut until, &waker).is_pending());
+            assert!(poll_once(&mut group, &waker).is_pending());
+            // ...and tokio tasks.
+            let rt = tokio_runtime();
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let mut puller = shared.puller_arc();
+                    rt.spawn(async move { *puller.wait_async().await })
+                })
+                .collect();
+
+            barrier.wait();
+            shared.push(|n| *n = 5);
+            drop(token);
+
+            assert_eq!(count.wakes(), 3, "every pending future was woken");
+            assert!(matches!(poll_once(&mut wait, &waker), Poll::Ready(g) if *g == 5));
+            assert!(matches!(poll_once(&mut until, &waker), Poll::Ready(g) if *g == 5));
+            assert!(poll_once(&mut group, &waker).is_ready());
+            rt.block_on(async {
+                for task in tasks {
+                    assert_eq!(timeout(TIMEOUT, task).await.unwrap().unwrap(), 5);
+                }
+            });
+            for t in threads {
+                assert_eq!(t.join().unwrap(), 5);
+            }
+        }
+    });
+}
+
+// ---- a writer holding the lock while the future is polled ----------------------------------
+
+/// While another thread's writer holds the lock and nobody is registered, the future cannot
+/// register (the writer's publish would overwrite the flag): it asks to be polled again.
+/// Once registered, a poll during a write piggybacks on the registration and sleeps.
+#[test]
+fn polling_while_another_thread_writes() {
+    bounded("poll during a write", || {
+        let shared = Arc::new(Shared::new(0));
+        let (take_tx, take_rx) = mpsc::channel::<()>();
+        let (held_tx, held_rx) = mpsc::channel();
+        let (change_tx, change_rx) = mpsc::channel::<()>();
+        let writer = {
+            let shared = Arc::clone(&shared);
+            thread::spawn(move || {
+                for value in 1..=2 {
+                    take_rx.recv_timeout(TIMEOUT).unwrap();
+                    let mut guard = shared.write();
+                    held_tx.send(()).unwrap();
+                    change_rx.recv_timeout(TIMEOUT).unwrap();
+                    *guard = value; // publishes
+                }
+            })
+        };
+
+        // 1. Nobody registered: Pending, and the task is woken again at once.
+        let (count, waker) = CountingWaker::new();
+        let mut puller = shared.puller();
+        let mut wait = puller.wait_async();
+        take_tx.send(()).unwrap();
+        held_rx.recv_timeout(TIMEOUT).unwrap();
+        assert!(poll_once(&mut wait, &waker).is_pending());
+        assert_eq!(count.wakes(), 1, "asked to be polled again");
+        change_tx.send(()).unwrap();
+        let value = loop {
+            if let Poll::Ready(guard) = poll_once(&mut wait, &waker) {
+                break *guard;
+            }
+        };
+        assert_eq!(value, 1);
+        drop(wait);
+
+        // 2. A registration stands (another future, pending at v1): a poll during the write
+        //    piggybacks on it and sleeps until the publish wakes it.
+        let (other_count, other_waker) = CountingWaker::new();
+        let mut other_puller = shared.puller();
+        let mut other = other_puller.wait_async();
+        assert!(poll_once(&mut other, &other_waker).is_pending());
+        let (count, waker) = CountingWaker::new();
+        let mut wait = puller.wait_async();
+        take_tx.send(()).unwrap();
+        held_rx.recv_timeout(TIMEOUT).unwrap();
+        assert!(poll_once(&mut wait, &waker).is_pending());
+        assert_eq!(count.wakes(), 0, "registered: no busy re-poll");
+        change_tx.send(()).unwrap();
+        writer.join().unwrap();
+        assert_eq!(
+            (count.wakes(), other_count.wakes()),
+            (1, 1),
+            "the publish woke both"
+        );
+        assert!(matches!(poll_once(&mut wait, &waker), Poll::Ready(g) if *g == 2));
+        assert!(matches!(poll_once(&mut other, &other_waker), Poll::Ready(g) if *g == 2));
+    });
+}
+
+// ---- WaitGroup::wait_async -----------------------------------------------------------------
+
+#[test]
+fn wait_group_wait_async_against_a_racing_last_done() {
+    bounded("wait_async vs done", || {
+        for _ in 0..scaled(2_000) {
+            let wg = WaitGroup::new();
+            let token = wg.token();
+            let worker = thread::spawn(move || drop(token));
+            block_on(wg.wait_async());
+            assert_eq!(wg.count(), 0);
+            worker.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn wait_group_wait_async_completes_for_the_round_it_observed() {
+    let wg = WaitGroup::new();
+    let (_, waker) = CountingWaker::new();
+    assert!(
+        poll_once(&mut wg.wait_async(), &waker).is_ready(),
+        "nothing outstanding"
+    );
+
+    wg.add(1);
+    let mut round = wg.wait_async();
+    assert!(poll_once(&mut round, &waker).is_pending());
+    wg.done();
+    wg.add(1); // re-armed before the future looked again
+    assert!(poll_once(&mut round, &waker).is_ready(), "its round ended");
+    let mut next = wg.wait_async();
+    assert!(
+        poll_once(&mut next, &waker).is_pending(),
+        "the new round is running"
+    );
+    wg.done();
+    assert!(poll_once(&mut next, &waker).is_ready());
+}
+
+// ---- misuse --------------------------------------------------------------------------------
+
+#[test]
+fn wait_async_while_this_thread_holds_a_modify_guard_panics() {
+    common::quiet_expected_panics();
+    let shared = Shared::new(0);
+    let (_, waker) = CountingWaker::new();
+    let mut puller = shared.puller();
+    let guard = shared.modify();
+    let msg = common::panic_message_of(|| poll_once(&mut puller.wait_async(), &waker));
+    common::assert_contains_all(
+        &msg,
+        &["Puller::wait_async()", "would deadlock", "ModifyGuard"],
+    );
+    let msg =
+        common::panic_message_of(|| poll_once(&mut shared.wait_until_async(|n| *n > 0), &waker));
+    common::assert_contains_all(
+        &msg,
+        &[
+            "Shared::wait_until_async()",
+            "would deadlock",
+            "ModifyGuard",
+        ],
+    );
+    // A predicate that holds needs no publish: fine under the modify guard, as `wait_until`.
+    assert!(poll_once(&mut shared.wait_until_async(|n| *n == 0), &waker).is_ready());
+    drop(guard);
+}
+
+#[test]
+fn wait_async_while_this_thread_holds_the_write_guard_panics_where_tracked() {
+    if !common::WRITERS_TRACKED {
+        return; // plain release builds do not record the writer (see the misuse table)
+    }
+    let shared = Shared::new(0);
+    let (_, waker) = CountingWaker::new();
+    let mut puller = shared.puller();
+    let mut guard = shared.write();
+    *guard = 1; // published: the wait would be over, but the guard could never be taken
+    let msg = common::panic_message_of(|| poll_once(&mut puller.wait_async(), &waker));
+    common::assert_contains_all(
+        &msg,
+        &["Puller::wait_async()", "would deadlock", "WriteGuard"],
+    );
+    drop(guard);
+}
+
+#[test]
+fn polling_a_completed_wait_async_panics() {
+    let shared = Shared::new(0);
+    shared.push(|n| *n = 1);
+    let (_, waker) = CountingWaker::new();
+    let mut puller = shared.puller_at(pushpull::Version::ZERO);
+    let mut wait = pin!(puller.wait_async());
+    assert!(wait
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_ready());
+    let msg = common::panic_message_of(|| wait.as_mut().poll(&mut Context::from_waker(&waker)));
+    assert!(msg.contains("polled after completion"), "{msg}");
+}
+
+/// The other cells of the misuse table for the async waits: a `ReadGuard` of this thread
+/// panics where readers are tracked (debug builds); where a guard is not tracked, the future
+/// never completes (it stays pending, or re-polls itself under its own writer).
+#[test]
+fn wait_async_under_this_threads_other_guards_per_build() {
+    common::quiet_expected_panics();
+    let shared = Shared::new(0);
+    let (_, waker) = CountingWaker::new();
+    let mut puller = shared.puller();
+
+    let read = shared.read();
+    if common::READERS_TRACKED {
+        let msg = common::panic_message_of(|| poll_once(&mut puller.wait_async(), &waker));
+        common::assert_contains_all(
+            &msg,
+            &["Puller::wait_async()", "would deadlock", "ReadGuard"],
+        );
+    } else {
+        let mut wait = puller.wait_async();
+        for _ in 0..3 {
+            assert!(poll_once(&mut wait, &waker).is_pending());
+        }
+    }
+    drop(read);
+
+    if !common::WRITERS_TRACKED {
+        let write = shared.write();
+        let mut wait = puller.wait_async();
+        for _ in 0..3 {
+            assert!(poll_once(&mut wait, &waker).is_pending());
+        }
+        drop(wait);
+        drop(write);
+    }
+}
