@@ -3,19 +3,13 @@
 //! register their wakers with.
 //!
 //! A waiter first spins, because a pusher running on another core usually delivers within
-//! microseconds while a kernel wake-up costs 20-25 µs on the VMs this was measured on. The
-//! spin has two phases:
-//!
-//! 1. *eager* (`EAGER_SPIN`, ~1.5 µs): check after every `spin_loop` hint, so a change on
-//!    another core is seen within tens of nanoseconds (a ping-pong round trip ~0.13 µs);
-//! 2. *polite* (up to `SPIN_BUDGET`, 20 µs in all): alternate `yield_now` with short
-//!    `Backoff::spin` bursts, so a pusher that shares this core gets to run.
-//!
-//! The budget is longer than a wake-up on purpose. With a spin shorter than a wake-up, once
-//! one side of a ping-pong parks, the other side's next wait must outlast that wake-up, does
-//! not, parks too, and the pair stays in a slow mode (measured: 1.2-20.8 µs per round trip
-//! with a 2 µs spin, a steady ~0.13 µs with this policy; see BENCHMARKS.md). An idle wait costs
-//! at most the budget in CPU time (tested in `tests/idle_cpu.rs`).
+//! microseconds while a kernel wake-up costs 20-25 µs on the VMs this was measured on; but a
+//! spin that does not pay burns CPU the pusher may need. How long to spin is learned per wait
+//! point (per `Event`, so per `Shared` / `WaitGroup`): a short eager floor on every wait, a
+//! learned extension while recent spins paid, and an occasional probe longer than a wake-up to
+//! find out whether they pay again. The policy and its reasons are in `spin` (`src/park/spin.rs`).
+//! An idle wait costs at most the floor plus one probe in CPU time (tested in
+//! `tests/idle_cpu.rs`).
 //!
 //! Then the waiter announces itself (`register`, which sets a "waiting" flag in the caller's
 //! state word and reports whether the wait is still needed) and sleeps on an `Event` until
@@ -53,12 +47,13 @@
 //! of the change, so a future dropped after being notified takes nothing from anyone else.
 
 use crate::deadline::Deadline;
-use crate::sync::{
-    spin_loop, yield_now, Backoff, Condvar, Duration, Instant, Mutex, MutexGuard,
-    SPIN_BEFORE_PARKING,
-};
+use crate::sync::{Condvar, Instant, Mutex, MutexGuard, SPIN_BEFORE_PARKING};
 use std::fmt;
 use std::task::Waker;
+
+mod spin;
+
+use spin::SpinHistory;
 
 /// How many wakers `notify_all` moves out per trip through the mutex: they sit in an array on
 /// the stack (no allocation), and are woken after the mutex is released.
@@ -70,6 +65,8 @@ const WAKE_BATCH: usize = 32;
 pub(crate) struct Event {
     waiters: Mutex<Waiters>,
     condvar: Condvar,
+    /// What spinning bought this wait point so far: how long its next waiter spins.
+    spin: SpinHistory,
 }
 
 /// What the `Event`'s mutex guards.
@@ -301,13 +298,6 @@ impl fmt::Debug for AsyncWaiter<'_> {
     }
 }
 
-/// Phase 1 of the spin: checking after every hint.
-const EAGER_SPIN: Duration = Duration::from_nanos(1_500);
-/// The whole spin, both phases: longer than a kernel wake-up (see the module doc).
-const SPIN_BUDGET: Duration = Duration::from_micros(20);
-/// Hints between two looks at the clock in phase 1.
-const HINTS_PER_CLOCK_READ: u32 = 32;
-
 /// Waits until `ready()` holds or `deadline` passes; `true` when ready.
 ///
 /// `register` announces the waiter: `Some(true)` when it must sleep, `Some(false)` if the
@@ -334,7 +324,7 @@ fn wait_slow(
     deadline: Deadline,
 ) -> bool {
     // Compiled out under loom (the constant is false there).
-    if SPIN_BEFORE_PARKING && spin(&ready, deadline.instant()) {
+    if SPIN_BEFORE_PARKING && event.spin.spin(&ready, deadline.instant()) {
         return true;
     }
     if deadline.has_passed() {
@@ -345,34 +335,6 @@ fn wait_slow(
         Some(false) => true,
         None => ready(),
     }
-}
-
-/// The bounded spin: `true` if `ready()` held within `SPIN_BUDGET` (and before `deadline`).
-fn spin(ready: &impl Fn() -> bool, deadline: Option<Instant>) -> bool {
-    let start = Instant::now();
-    let budget_end = start + SPIN_BUDGET;
-    let end = deadline.map_or(budget_end, |d| d.min(budget_end));
-    let eager_end = end.min(start + EAGER_SPIN);
-    loop {
-        for _ in 0..HINTS_PER_CLOCK_READ {
-            if ready() {
-                return true;
-            }
-            spin_loop();
-        }
-        if Instant::now() >= eager_end {
-            break;
-        }
-    }
-    let backoff = Backoff::new();
-    while Instant::now() < end {
-        yield_now();
-        backoff.spin();
-        if ready() {
-            return true;
-        }
-    }
-    false
 }
 
 #[cfg(all(test, not(loom)))]

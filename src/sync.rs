@@ -1,8 +1,7 @@
 //! The synchronization facade: the only module that names parking_lot / std or loom.
 //!
 //! Every other module of pushpull imports its locks, atomics, threads and spin policy from here.
-//! Under `cfg(not(loom))` these are the production primitives (parking_lot locks, std atomics,
-//! crossbeam-utils' `Backoff`); under `cfg(loom)` they are loom's, or small models built from
+//! Under `cfg(not(loom))` these are the production primitives (parking_lot locks, std atomics); under `cfg(loom)` they are loom's, or small models built from
 //! loom's primitives where loom has no twin (the upgradable `RwLock`).
 //!
 //! The loom side is kept deliberately lean: every loom operation inside a primitive multiplies
@@ -22,10 +21,11 @@ pub(crate) mod atomic {
 }
 
 /// Atomics that only ever carry bookkeeping which no other thread reasons about (the
-/// re-entrancy owner word, the thread-token allocator). They stay std atomics under loom: loom
-/// does not need to explore them, and tracking them would only grow every model.
+/// re-entrancy owner word, the thread-token allocator, the spin history of a wait point).
+/// They stay std atomics under loom: loom does not need to explore them, and tracking them
+/// would only grow every model.
 pub(crate) mod untracked {
-    pub(crate) use std::sync::atomic::AtomicU64;
+    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64};
 }
 
 /// A reference-counted handle. Always std's `Arc`, also under loom: the handle's reference
@@ -35,7 +35,7 @@ pub(crate) use std::sync::Arc;
 
 pub(crate) use imp::{
     current_thread_token, repoll_hint, spawn, spin_loop, thread_panicking, with_read_registry,
-    yield_now, Backoff, Condvar, JoinHandle, Mutex, MutexGuard, RwLock, RwLockReadGuard,
+    yield_now, Condvar, JoinHandle, Mutex, MutexGuard, RwLock, RwLockReadGuard,
     RwLockUpgradableReadGuard, RwLockWriteGuard, SPIN_BEFORE_PARKING,
 };
 
@@ -79,7 +79,6 @@ mod imp {
 
     /// Waits spin briefly before they park (see `crate::park`).
     pub(crate) const SPIN_BEFORE_PARKING: bool = true;
-    pub(crate) use crossbeam_utils::Backoff;
     pub(crate) use std::hint::spin_loop;
     pub(crate) use std::thread::yield_now;
 
@@ -210,20 +209,11 @@ mod imp {
     }
 
     /// Under loom there is no spinning: a waiter goes straight to the blocking path, which is
-    /// the part whose wake-up protocol the models must prove. (`Backoff` and `spin_loop` only
-    /// keep the spin code compiling; it is unreachable.)
+    /// the part whose wake-up protocol the models must prove. (`spin_loop` only keeps the spin
+    /// code compiling; it is unreachable.)
     pub(crate) const SPIN_BEFORE_PARKING: bool = false;
     pub(crate) use loom::thread::yield_now;
     pub(crate) use std::hint::spin_loop;
-
-    pub(crate) struct Backoff;
-
-    impl Backoff {
-        pub(crate) fn new() -> Self {
-            Backoff
-        }
-        pub(crate) fn spin(&self) {}
-    }
 
     /// The loom twin of the production `Mutex`: loom's, with poisoning ignored (pushpull never
     /// leaves the data it guards half-changed).

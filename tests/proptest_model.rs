@@ -424,6 +424,8 @@ proptest! {
     #![proptest_config(config(64))]
 
     #[test]
+    // Threads contend and may park: miri rejects parking_lot_core's futex call (see .ci/run).
+    #[cfg_attr(miri, ignore)]
     fn concurrent_commutative_updates_match_the_model(
         threads in proptest::collection::vec(
             proptest::collection::vec(write_op(), 0..MAX_OPS),

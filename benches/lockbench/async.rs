@@ -165,7 +165,12 @@ impl Round {
             self.all_observed.notified().await;
         }
         self.observed.store(0, Ordering::Release);
-        let last = self.last.lock().unwrap().take().expect("the last observer's time");
+        let last = self
+            .last
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the last observer's time");
         last.saturating_duration_since(pushed)
     }
 }

@@ -1,0 +1,167 @@
+//! The futures of the async waits: [`WaitAsync`] and [`WaitUntilAsync`].
+
+use super::*;
+
+/// The future of [`PullerOf::wait_async`]: completes with a read guard on the first value
+/// published after the version the puller saw, and moves the puller to it.
+///
+/// Cancel-safe: dropping it before it completes frees its registration, takes no wake-up
+/// from any other waiter, and leaves the puller as it was. It never blocks the thread that
+/// polls it: the read lock is only tried, and while another thread's writer holds it the
+/// future may ask to be polled again at once (a trip through the executor) instead of
+/// waiting.
+///
+/// ```
+/// use pushpull::Shared;
+/// use std::sync::Arc;
+///
+/// fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+///
+/// let shared = Arc::new(Shared::new(0));
+/// let mut puller = shared.puller_arc();
+/// // What `tokio::spawn` requires of a task that awaits it:
+/// spawnable(async move { *puller.wait_async().await });
+/// ```
+///
+/// Its output is the guard [`wait`](PullerOf::wait) returns: a [`ReadGuard`] (see
+/// [`SharedHandle::Guard`]).
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct WaitAsync<'p, H: SharedHandle> {
+    pub(super) handle: &'p H,
+    pub(super) seen: &'p mut Version,
+    pub(super) waiter: AsyncWaiter<'p>,
+    pub(super) done: bool,
+}
+
+impl<'p, H: SharedHandle> Future for WaitAsync<'p, H> {
+    type Output = H::Guard<'p>;
+
+    #[track_caller]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<H::Guard<'p>> {
+        const CALL: &str = "Puller::wait_async()";
+        let this = self.get_mut();
+        assert!(
+            !this.done,
+            "pushpull: {CALL} future polled after completion"
+        );
+        let handle: &'p H = this.handle;
+        let shared = handle.shared_ref();
+        shared.core().may_wait(CALL, Deadline::Untimed, false);
+        if shared
+            .poll_past(*this.seen, &mut this.waiter, cx, CALL)
+            .is_pending()
+        {
+            return Poll::Pending;
+        }
+        let seen = &mut *this.seen;
+        match handle.guard_with(|shared| {
+            let guard = shared.try_read()?;
+            // Under the read lock no publish can happen: this is the guard's own version.
+            *seen = shared.version();
+            Some(guard)
+        }) {
+            Some(guard) => {
+                this.waiter.leave();
+                this.done = true;
+                Poll::Ready(guard)
+            }
+            // A writer holds the lock (it may be publishing again): come back for it.
+            None => repoll(cx),
+        }
+    }
+}
+
+impl<H: SharedHandle> fmt::Debug for WaitAsync<'_, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitAsync")
+            .field("seen", &*self.seen)
+            .field("registered", &self.waiter.is_parked())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+/// The future of [`Shared::wait_until_async`]: completes with a read guard on which the
+/// predicate holds. Cancel-safe and never blocking, like [`WaitAsync`].
+///
+/// ```
+/// use pushpull::Shared;
+/// use std::sync::Arc;
+///
+/// fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+///
+/// let shared = Arc::new(Shared::new(0));
+/// spawnable(async move { *shared.wait_until_async(|n| *n > 3).await });
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct WaitUntilAsync<'a, T: ?Sized, P> {
+    pub(super) shared: &'a Shared<T>,
+    pub(super) predicate: P,
+    /// The last version the predicate was false on.
+    pub(super) rejected: Option<Version>,
+    pub(super) waiter: AsyncWaiter<'a>,
+    pub(super) done: bool,
+}
+
+/// The predicate is never pinned (it is only called through `&mut`), so the future may move
+/// between polls whatever `P` is.
+impl<T: ?Sized, P> Unpin for WaitUntilAsync<'_, T, P> {}
+
+impl<'a, T: ?Sized, P: FnMut(&T) -> bool> Future for WaitUntilAsync<'a, T, P> {
+    type Output = ReadGuard<'a, T>;
+
+    #[track_caller]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ReadGuard<'a, T>> {
+        const CALL: &str = "Shared::wait_until_async()";
+        let this = self.get_mut();
+        assert!(
+            !this.done,
+            "pushpull: {CALL} future polled after completion"
+        );
+        let shared = this.shared;
+        shared.core().may_wait(CALL, Deadline::Untimed, false);
+        loop {
+            let Some(guard) = shared.try_read() else {
+                // A writer holds the lock: the predicate cannot be checked now. Sleep on an
+                // earlier registration for the version it was false on, if one stands (the
+                // writer's publish will wake the Event); else come back after a trip through
+                // the executor.
+                let word = &shared.core().version;
+                if let Some(seen) = this.rejected {
+                    if word.waiting_at(seen)
+                        && !this.waiter.park(cx.waker(), || word.version() != seen)
+                    {
+                        return Poll::Pending;
+                    }
+                }
+                return repoll(cx);
+            };
+            if (this.predicate)(&guard) {
+                this.waiter.leave();
+                this.done = true;
+                return Poll::Ready(guard);
+            }
+            // Under the read lock: the version the predicate was false on.
+            let seen = shared.version();
+            this.rejected = Some(seen);
+            drop(guard);
+            if shared
+                .poll_past(seen, &mut this.waiter, cx, CALL)
+                .is_pending()
+            {
+                return Poll::Pending;
+            }
+            // Published meanwhile: check the predicate again.
+        }
+    }
+}
+
+impl<T: ?Sized, P> fmt::Debug for WaitUntilAsync<'_, T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitUntilAsync")
+            .field("rejected", &self.rejected)
+            .field("registered", &self.waiter.is_parked())
+            .field("done", &self.done)
+            .finish()
+    }
+}

@@ -1,0 +1,213 @@
+//! The waits on a `Shared`: `wait_past` (blocking) and `poll_past` (async), which every
+//! wait of a puller is built on, and the `wait_until` family.
+
+use super::*;
+
+impl<T: ?Sized> Shared<T> {
+    /// Blocks until `predicate` holds on the value, and returns a read guard on which it
+    /// holds. Checks the current value first, so it returns at once if the predicate already
+    /// holds (no "subscribed too late" hang).
+    ///
+    /// # Panics
+    ///
+    /// When the wait could never end, because this thread holds a guard of this `Shared` that
+    /// keeps every publisher out:
+    ///
+    /// * its [`WriteGuard`](crate::WriteGuard), whatever the predicate says (the guard returned
+    ///   could never be taken): in debug builds and with the `reentrancy-check` feature; plain
+    ///   release builds do not record the writer and deadlock;
+    /// * a [`ModifyGuard`](crate::ModifyGuard), if the predicate is false: in every build;
+    /// * another [`ReadGuard`], if the predicate is false: in debug builds; release builds do
+    ///   not record readers and deadlock.
+    ///
+    /// The crate docs' "Misuse and what you get" table lists every build.
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    /// use std::thread;
+    ///
+    /// let progress = Shared::new(0);
+    /// thread::scope(|s| {
+    ///     s.spawn(|| for _ in 0..10 { progress.push(|p| *p += 10) });
+    ///     let done = progress.wait_until(|p| *p == 100);
+    ///     assert_eq!(*done, 100);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn wait_until(&self, predicate: impl FnMut(&T) -> bool) -> ReadGuard<'_, T> {
+        match self.wait_until_deadline(predicate, Deadline::Untimed) {
+            Some(guard) => guard,
+            None => unreachable!("an untimed wait cannot time out"),
+        }
+    }
+
+    /// Like [`wait_until`](Self::wait_until), giving up after `timeout` (`None`): it never
+    /// blocks past the timeout, taking the lock included (another thread's writer cannot
+    /// stretch it). `None` at once where `wait_until` would panic; where `wait_until` would
+    /// deadlock, `None` when the timeout has passed. Under `cfg(loom)` the timeout is ignored
+    /// (loom has no clock).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = pushpull::Shared::new(0);
+    /// assert!(s.wait_until_for(Duration::from_millis(20), |n| *n > 0).is_none());
+    /// assert!(s.wait_until_for(Duration::from_millis(20), |n| *n == 0).is_some());
+    /// ```
+    #[track_caller]
+    pub fn wait_until_for(
+        &self,
+        timeout: Duration,
+        predicate: impl FnMut(&T) -> bool,
+    ) -> Option<ReadGuard<'_, T>> {
+        self.wait_until_deadline(predicate, Deadline::after(timeout))
+    }
+
+    #[track_caller]
+    fn wait_until_deadline(
+        &self,
+        mut predicate: impl FnMut(&T) -> bool,
+        deadline: Deadline,
+    ) -> Option<ReadGuard<'_, T>> {
+        const CALL: &str = "Shared::wait_until()";
+        if !self.core().may_wait(CALL, deadline, false) {
+            return None;
+        }
+        loop {
+            let guard = self.read_until(deadline)?;
+            if predicate(&guard) {
+                return Some(guard);
+            }
+            let seen = self.version();
+            drop(guard);
+            if !self.wait_past(seen, deadline, CALL) {
+                return None;
+            }
+        }
+    }
+
+    /// The async twin of [`wait_until`](Self::wait_until): a future that completes with a
+    /// read guard on which `predicate` holds. Checks the current value first, like
+    /// `wait_until`. Needs no runtime: any executor will do, and a pushing thread wakes it (see
+    /// [`WaitUntilAsync`]).
+    ///
+    /// # Panics
+    ///
+    /// When polled while this thread holds a guard of this `Shared` that keeps every publisher
+    /// out, as [`wait_until`](Self::wait_until) (the same builds, the same message).
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    /// use std::sync::Arc;
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl std::task::Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    ///
+    /// let progress = Arc::new(Shared::new(0));
+    /// let pusher = {
+    ///     let progress = Arc::clone(&progress);
+    ///     std::thread::spawn(move || for _ in 0..10 { progress.push(|p| *p += 10) })
+    /// };
+    /// // In an async fn: `progress.wait_until_async(|p| *p == 100).await`
+    /// let done = block_on(progress.wait_until_async(|p| *p == 100));
+    /// assert_eq!(*done, 100);
+    /// # drop(done);
+    /// pusher.join().unwrap();
+    /// ```
+    pub fn wait_until_async<P>(&self, predicate: P) -> WaitUntilAsync<'_, T, P>
+    where
+        P: FnMut(&T) -> bool,
+    {
+        WaitUntilAsync {
+            shared: self,
+            predicate,
+            rejected: None,
+            waiter: AsyncWaiter::new(&self.core().event),
+            done: false,
+        }
+    }
+
+    /// Polls for the version to move past `seen` (the async twin of `wait_past`): `Ready` once
+    /// it has, `Pending` with the waker stored in the `Event` (or, while another thread's
+    /// writer keeps the registration out, with the task woken again at once).
+    ///
+    /// Registration follows the blocking path's protocol: `WAITING` is set by an RMW under a
+    /// read lock (never under a writer, whose publish is a plain store), then the waker is
+    /// stored after checking the version under the `Event`'s mutex. Never blocks: the read
+    /// lock is only tried. When a writer holds it, the task piggybacks on an earlier
+    /// registration if `WAITING` is already set for `seen` (the writer's publish will wake
+    /// the `Event`); otherwise it asks to be polled again.
+    #[track_caller]
+    pub(crate) fn poll_past(
+        &self,
+        seen: Version,
+        waiter: &mut AsyncWaiter<'_>,
+        cx: &mut Context<'_>,
+        call: &'static str,
+    ) -> Poll<()> {
+        let word = &self.core().version;
+        if word.version() != seen {
+            return Poll::Ready(());
+        }
+        self.core().may_wait(call, Deadline::Untimed, true);
+        match self.try_read() {
+            Some(guard) => {
+                // Under the read lock no publish can happen: the flag is set before the next
+                // publish reads the word.
+                let must_wait = word.register_waiter(seen);
+                drop(guard);
+                if !must_wait {
+                    return Poll::Ready(());
+                }
+            }
+            None if word.waiting_at(seen) => {} // piggyback: the next publish wakes the Event
+            None => {
+                // A writer holds the lock and nobody registered for `seen`: registering now
+                // could be overwritten by its publish. Try again after a trip through the
+                // executor.
+                return repoll(cx);
+            }
+        }
+        if waiter.park(cx.waker(), || word.version() != seen) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Waits until the version moves past `seen`; `false` if `deadline` passed first, or at
+    /// once if this thread holds a guard of this `Shared` (then an untimed wait panics).
+    #[track_caller]
+    pub(crate) fn wait_past(&self, seen: Version, deadline: Deadline, call: &'static str) -> bool {
+        if self.version() == seen && !self.core().may_wait(call, deadline, true) {
+            return false;
+        }
+        park::wait(
+            &self.core().event,
+            || self.version() != seen,
+            || {
+                // Registration happens under a read lock, which keeps publishers out while
+                // the flag is set (see the invariant of the version word). A timed wait
+                // takes it by its deadline: a writer holding the lock cannot stretch it.
+                let _read = self.read_until(deadline)?;
+                Some(self.core().version.register_waiter(seen))
+            },
+            deadline,
+        )
+    }
+}
+
+/// Asks to be polled again at once: for a future that cannot make progress now but has no
+/// registration that a publish would wake (another thread's writer holds the lock).
+pub(super) fn repoll<R>(cx: &mut Context<'_>) -> Poll<R> {
+    repoll_hint();
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
