@@ -174,13 +174,16 @@ pub(crate) fn forget(id: u64) {
 
 /// Whether `acquiring` (with `held` non-empty) may add an edge this thread does not know.
 #[inline]
-pub(super) fn needs_graph(held: &[Held], acquiring: &Held) -> bool {
+pub(super) fn needs_graph<I>(held: I, acquiring: &Held) -> bool
+where
+    I: Iterator<Item = Held> + Clone,
+{
     let id = acquiring.lock.id;
-    if acquiring.how != How::Upgrade && held.iter().any(|h| h.lock.id == id) {
+    if acquiring.how != How::Upgrade && held.clone().any(|h| h.lock.id == id) {
         return false;
     }
     !held
-        .iter()
+        .into_iter()
         .all(|h| h.lock.id == id || local::known(h.lock.id, id))
 }
 

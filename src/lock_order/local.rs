@@ -2,31 +2,60 @@
 //! recorded in the graph (so that taking them again needs no global lock).
 //!
 //! Everything here is thread-local and `std` only (this module is never built under loom).
-//! No `RefCell` borrow of this module is held across a call out of it (a report, a panic, a
+//! No borrow of this module's state is held across a call out of it (a report, a panic, a
 //! `Custom` handler): a guard dropped while a report unwinds, or taken inside a handler, finds
 //! the list free.
+//!
+//! # The held list, and what the common cases cost
+//!
+//! The guards this thread holds form a stack, in the order taken: the first [`INLINE`]
+//! entries in a thread-local array of `Cell`s (no destructor, so no lazy registration and no
+//! borrow flag on access), the rest, rarely, in an overflow `Vec`. `DEPTH` counts them all.
+//!
+//! * A blocking acquisition with nothing held: one thread-local load (`DEPTH == 0`).
+//! * Taking a guard: one slot store and one counter store; the mark remembers the slot.
+//! * Dropping the most recently taken guard (the usual, nested case): a compare with the
+//!   counter and one store. A guard dropped while a later one is held leaves a hole in its
+//!   slot (entries never move, so every mark keeps naming its own); holes at the top are
+//!   popped with the guard above them ([`release_slow`]).
 
 use super::graph::{check_in_graph, needs_graph};
 use super::{Held, How, LockRef};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::panic::Location;
 
-/// The guards this thread holds, in the order taken, each with the serial number of the
-/// [`HeldMark`] that releases it.
-struct HeldList {
-    held: Vec<Held>,
-    serials: Vec<u64>,
-    next_serial: u64,
+/// Held guards kept in the inline array before the overflow `Vec` is used.
+const INLINE: usize = 8;
+
+/// This thread's held list; no destructor (every field is `Copy` in a `Cell`).
+struct Local {
+    /// Entries `0..depth` are the held list, the first [`INLINE`] of them in `inline`. An
+    /// entry is `None` (a hole) once its guard was dropped while a later one is still held;
+    /// the entry below `depth` is never a hole.
+    depth: Cell<usize>,
+    inline: [Cell<Option<Held>>; INLINE],
 }
+
+/// An empty inline slot; a `const` item so that the array can repeat it (MSRV 1.71 has no
+/// inline `const` blocks). Each use is a fresh `Cell`, which is what the array wants.
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: Cell<Option<Held>> = Cell::new(None);
 
 /// Entries in this thread's cache of known orders; a power of two.
 const KNOWN_SLOTS: usize = 256;
 
 std::thread_local! {
-    static HELD: RefCell<HeldList> = const {
-        RefCell::new(HeldList { held: Vec::new(), serials: Vec::new(), next_serial: 0 })
+    static LOCAL: Local = const {
+        Local {
+            depth: Cell::new(0),
+            inline: [EMPTY; INLINE],
+        }
     };
+
+    /// Entries `INLINE..depth` of the held list (and stale ones above `depth`, overwritten
+    /// by the next push).
+    static OVERFLOW: RefCell<Vec<Option<Held>>> = const { RefCell::new(Vec::new()) };
 
     /// Orders `(from, to)` this thread has seen in the graph: a direct-mapped cache, so it
     /// stays bounded however many locks a long-lived thread takes. An entry is only ever
@@ -57,6 +86,13 @@ pub(super) fn remember(from: u64, to: u64) {
     let _ = KNOWN.try_with(|k| k.borrow_mut()[slot(from, to)] = (from, to));
 }
 
+/// This thread's held guards, in order, holes skipped (a copy: no borrow outlives the call).
+fn held_list(local: &Local) -> Vec<Held> {
+    (0..local.depth.get())
+        .filter_map(|i| entry(local, i))
+        .collect()
+}
+
 /// Call before every *blocking* acquisition of `lock` (taken `how`, at `at`), also when it
 /// would not have to wait: the order is what counts. Not for `try_*` acquisitions, which
 /// cannot block (their guards still count as held: see [`hold`]).
@@ -66,26 +102,32 @@ pub(super) fn remember(from: u64, to: u64) {
 /// [`on_inversion`](super::on_inversion), before anything blocks: `Panic` panics (with the
 /// report; nothing is recorded), `Log` and `Custom` report, record, and return.
 ///
-/// * Nothing held: returns after one thread-local check.
+/// * Nothing held: returns after one thread-local load.
 /// * `lock` itself held (a recursive read, a read under one's own modify guard): no edge. The
 ///   re-entrant cases that would block forever are the re-entrancy check's. Except
 ///   `How::Upgrade`, which waits for the other readers: edges from every *other* lock held.
 /// * Every order already taken by this thread: found in its cache, no global lock.
-#[track_caller]
 #[inline]
 pub(crate) fn before_acquire(lock: LockRef, how: How, at: &'static Location<'static>) {
-    let acquiring = Held { lock, how, at };
-    let slow = HELD.try_with(|list| {
-        let list = list.borrow();
-        if list.held.is_empty() || !needs_graph(&list.held, &acquiring) {
-            None
-        } else {
-            // A copy, so that no borrow is held while a report is delivered.
-            Some(list.held.clone())
-        }
-    });
-    if let Ok(Some(held)) = slow {
-        check_in_graph(&held, acquiring);
+    // `LOCAL` has no destructor, so it is never torn down: `with` cannot fail.
+    if LOCAL.with(|l| l.depth.get()) != 0 {
+        before_acquire_holding(Held { lock, how, at });
+    }
+}
+
+/// [`before_acquire`] when this thread holds at least one guard.
+#[inline(never)]
+fn before_acquire_holding(acquiring: Held) {
+    let depth = LOCAL.with(|l| l.depth.get());
+    let needs = if depth <= INLINE {
+        // No allocation for the common case: the entries are read in place.
+        LOCAL.with(|l| needs_graph(l.inline[..depth].iter().filter_map(Cell::get), &acquiring))
+    } else {
+        let held = LOCAL.with(held_list);
+        needs_graph(held.iter().copied(), &acquiring)
+    };
+    if needs {
+        check_in_graph(&LOCAL.with(held_list), acquiring);
     }
 }
 
@@ -97,20 +139,70 @@ pub(crate) fn before_acquire(lock: LockRef, how: How, at: &'static Location<'sta
 /// mark must be made on the worker thread (it is not `Send`).
 #[inline]
 pub(crate) fn hold(lock: LockRef, how: How, at: &'static Location<'static>) -> HeldMark {
-    let serial = HELD
-        .try_with(|list| {
-            let mut list = list.borrow_mut();
-            let serial = list.next_serial;
-            list.next_serial += 1;
-            list.held.push(Held { lock, how, at });
-            list.serials.push(serial);
-            serial
-        })
-        // During thread teardown: nothing is recorded, and the mark releases nothing.
-        .unwrap_or(u64::MAX);
+    let held = Held { lock, how, at };
+    let slot = LOCAL.with(|l| {
+        let depth = l.depth.get();
+        if depth < INLINE {
+            l.inline[depth].set(Some(held));
+        } else if !push_overflow(depth, held) {
+            // During thread teardown: nothing is recorded, and the mark releases nothing.
+            return NO_SLOT;
+        }
+        l.depth.set(depth + 1);
+        depth
+    });
     HeldMark {
-        serial,
+        slot,
         _not_send: PhantomData,
+    }
+}
+
+/// A mark that names no entry (made during thread teardown).
+const NO_SLOT: usize = usize::MAX;
+
+/// Stores `held` as entry `depth` (≥ [`INLINE`]); false during thread teardown.
+#[cold]
+fn push_overflow(depth: usize, held: Held) -> bool {
+    OVERFLOW
+        .try_with(|o| {
+            let mut o = o.borrow_mut();
+            o.truncate(depth - INLINE);
+            o.push(Some(held));
+        })
+        .is_ok()
+}
+
+/// Releases entry `slot`, which is not the last one or not inline: it becomes a hole (the
+/// entries keep their places, so every other mark still names its own), and holes at the
+/// top are popped.
+#[cold]
+fn release_slow(local: &Local, slot: usize) {
+    if slot < INLINE {
+        local.inline[slot].set(None);
+    } else {
+        let _ = OVERFLOW.try_with(|o| {
+            if let Some(entry) = o.borrow_mut().get_mut(slot - INLINE) {
+                *entry = None;
+            }
+        });
+    }
+    // Pop the holes at the top.
+    let mut depth = local.depth.get();
+    while depth > 0 && entry(local, depth - 1).is_none() {
+        depth -= 1;
+    }
+    local.depth.set(depth);
+}
+
+/// Entry `i` (below `DEPTH`), `None` for a hole.
+fn entry(local: &Local, i: usize) -> Option<Held> {
+    if i < INLINE {
+        local.inline[i].get()
+    } else {
+        OVERFLOW
+            .try_with(|o| o.borrow().get(i - INLINE).copied().flatten())
+            .ok()
+            .flatten()
     }
 }
 
@@ -121,7 +213,8 @@ pub(crate) fn hold(lock: LockRef, how: How, at: &'static Location<'static>) -> H
 #[must_use = "the lock counts as held only while the mark lives"]
 #[derive(Debug)]
 pub(crate) struct HeldMark {
-    serial: u64,
+    /// The index of this mark's entry in the held list (entries never move).
+    slot: usize,
     _not_send: PhantomData<std::sync::MutexGuard<'static, ()>>,
 }
 
@@ -129,28 +222,41 @@ impl HeldMark {
     /// The guard changed kind in place (`ModifyGuard::upgrade` → `How::Upgrade`, a downgrade
     /// → `How::Read`) at `at`: later reports name the lock as held this way, since `at`.
     pub(crate) fn change(&self, how: How, at: &'static Location<'static>) {
-        let serial = self.serial;
-        let _ = HELD.try_with(|list| {
-            let mut list = list.borrow_mut();
-            if let Some(i) = list.serials.iter().rposition(|&s| s == serial) {
-                list.held[i].how = how;
-                list.held[i].at = at;
-            }
-        });
+        let slot = self.slot;
+        let update = |held: &mut Held| {
+            held.how = how;
+            held.at = at;
+        };
+        if slot < INLINE {
+            LOCAL.with(|l| {
+                if let Some(mut held) = l.inline[slot].get() {
+                    update(&mut held);
+                    l.inline[slot].set(Some(held));
+                }
+            });
+        } else if slot != NO_SLOT {
+            let _ = OVERFLOW.try_with(|o| {
+                if let Some(Some(held)) = o.borrow_mut().get_mut(slot - INLINE) {
+                    update(held);
+                }
+            });
+        }
     }
 }
 
 impl Drop for HeldMark {
+    #[inline]
     fn drop(&mut self) {
-        let serial = self.serial;
-        // During thread teardown the list may be gone already: nothing left to release.
-        let _ = HELD.try_with(|list| {
-            let mut list = list.borrow_mut();
-            // Usually the last entry; any one in general. Order is kept: the report names a
-            // lock's outermost guard.
-            if let Some(i) = list.serials.iter().rposition(|&s| s == serial) {
-                list.serials.remove(i);
-                list.held.remove(i);
+        let slot = self.slot;
+        LOCAL.with(|l| {
+            let depth = l.depth.get();
+            // The usual case: the most recent guard, inline, with no hole below it.
+            if slot + 1 == depth
+                && (slot == 0 || (slot < INLINE && l.inline[slot - 1].get().is_some()))
+            {
+                l.depth.set(slot);
+            } else if slot < depth {
+                release_slow(l, slot);
             }
         });
     }
@@ -159,5 +265,5 @@ impl Drop for HeldMark {
 /// This thread's held guards (for the tests).
 #[cfg(test)]
 pub(super) fn held() -> Vec<Held> {
-    HELD.with(|list| list.borrow().held.clone())
+    LOCAL.with(held_list)
 }

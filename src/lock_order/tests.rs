@@ -581,3 +581,64 @@ fn standard_paths_are_shortened_in_names() {
         "HashMap<u8, pushpull::lock_order::tests::Jobs>"
     );
 }
+
+/// The held list against a model: marks taken and dropped in a pseudo-random order (any
+/// position, not only the last), up to three times the inline slots deep, so that entries
+/// move between the inline slots and the overflow and `change` finds them in both.
+#[test]
+fn held_list_matches_a_model_through_the_inline_slots_and_the_overflow() {
+    let mut model: Vec<(u64, HeldMark)> = Vec::new();
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let mut next = move || {
+        // xorshift64: a fixed sequence, so a failure is reproducible.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let at = Location::caller();
+    let mut deepest = 0;
+    for step in 0..4_000 {
+        let r = next();
+        if model.len() < 24 && (model.is_empty() || r % 8 < 5) {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            model.push((id, hold(LockRef::shared::<Jobs>(id), How::Read, at)));
+        } else {
+            let i = (next() % model.len() as u64) as usize;
+            if r % 3 == 0 {
+                model[i].1.change(How::Upgrade, at);
+            }
+            drop(model.remove(i));
+        }
+        deepest = deepest.max(model.len());
+        let held = local::held();
+        let ids: Vec<u64> = held.iter().map(|h| h.lock.id).collect();
+        let want: Vec<u64> = model.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, want, "after step {step}");
+    }
+    assert!(deepest > 16, "the walk went {deepest} deep only");
+    // `change` reaches an entry in the overflow as well as an inline one.
+    while model.len() < 12 {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        model.push((id, hold(LockRef::shared::<Jobs>(id), How::Read, at)));
+    }
+    model[0].1.change(How::Modify, at);
+    model[11].1.change(How::Write, at);
+    let held = local::held();
+    assert_eq!((held[0].how, held[11].how), (How::Modify, How::Write));
+    drop(model);
+    assert!(local::held().is_empty());
+}
+
+#[test]
+fn an_inversion_is_reported_while_more_guards_are_held_than_the_inline_slots() {
+    mode(OnInversion::Panic);
+    let locks: Vec<Lock> = (0..12).map(|_| Lock::shared::<Log>()).collect();
+    {
+        // 0 → 1 → … → 11, the last ones from the overflow.
+        let _all: Vec<Guard<'_>> = locks.iter().map(Lock::write).collect();
+    }
+    let _last = locks[11].write();
+    let text = inversion(|| locks[10].write());
+    assert!(text.contains("lock order"), "{text}");
+}
