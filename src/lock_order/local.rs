@@ -102,7 +102,7 @@ fn held_list(local: &Local) -> Vec<Held> {
 /// [`on_inversion`](super::on_inversion), before anything blocks: `Panic` panics (with the
 /// report; nothing is recorded), `Log` and `Custom` report, record, and return.
 ///
-/// * Nothing held: returns after one thread-local load.
+/// * Nothing held: returns after one thread-local load. Only `lock` itself held: one more.
 /// * `lock` itself held (a recursive read, a read under one's own modify guard): no edge. The
 ///   re-entrant cases that would block forever are the re-entrancy check's. Except
 ///   `How::Upgrade`, which waits for the other readers: edges from every *other* lock held.
@@ -110,24 +110,34 @@ fn held_list(local: &Local) -> Vec<Held> {
 #[inline]
 pub(crate) fn before_acquire(lock: LockRef, how: How, at: &'static Location<'static>) {
     // `LOCAL` has no destructor, so it is never torn down: `with` cannot fail.
-    if LOCAL.with(|l| l.depth.get()) != 0 {
-        before_acquire_holding(Held { lock, how, at });
-    }
+    LOCAL.with(|l| {
+        match l.depth.get() {
+            0 => {}
+            // Only this lock is held (an upgrade, a read under one's own guard): no edge,
+            // decided inline.
+            1 if l.inline[0].get().is_some_and(|h| h.lock.id == lock.id) => {}
+            _ => before_acquire_holding(l, Held { lock, how, at }),
+        }
+    });
 }
 
 /// [`before_acquire`] when this thread holds at least one guard.
 #[inline(never)]
-fn before_acquire_holding(acquiring: Held) {
-    let depth = LOCAL.with(|l| l.depth.get());
+fn before_acquire_holding(local: &Local, acquiring: Held) {
+    let depth = local.depth.get();
     let needs = if depth <= INLINE {
         // No allocation for the common case: the entries are read in place.
-        LOCAL.with(|l| needs_graph(l.inline[..depth].iter().filter_map(Cell::get), &acquiring))
+        needs_graph(
+            local.inline[..depth].iter().filter_map(Cell::get),
+            &acquiring,
+        )
     } else {
-        let held = LOCAL.with(held_list);
-        needs_graph(held.iter().copied(), &acquiring)
+        needs_graph(held_list(local).into_iter(), &acquiring)
     };
     if needs {
-        check_in_graph(&LOCAL.with(held_list), acquiring);
+        // A `Custom` report hook may take locks: it runs with no borrow of `LOCAL` alive
+        // (the held list is a copy, and `LOCAL` is only `Cell`s).
+        check_in_graph(&held_list(local), acquiring);
     }
 }
 
