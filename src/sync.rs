@@ -476,9 +476,6 @@ mod imp {
             pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
                 self.read_with(false)
             }
-            pub(crate) fn try_read_recursive(&self) -> Option<RwLockReadGuard<'_, T>> {
-                self.try_read()
-            }
             // The `*_until` calls: timed calls under loom have no instant to stop at (see
             // `crate::deadline`), so pushpull never makes them here; they exist to keep the
             // facade's surface the same, and block like their untimed twins.

@@ -348,19 +348,11 @@ impl<T: ?Sized> Shared<T> {
     #[inline]
     #[track_caller]
     fn try_read_as(&self, how: How) -> Option<ReadGuard<'_, T>> {
-        let inner = match self.lock.try_read() {
-            Some(inner) => inner,
-            None => self.try_read_recursive()?,
-        };
+        // No recursive read needed under this thread's `ModifyGuard`: a plain `try_read` fails
+        // only while a writer holds or is upgrading the lock, and no other thread can, since
+        // a writer waits for the modify lock before it shuts readers out.
+        let inner = self.lock.try_read()?;
         Some(ReadGuard::new(&self.core, inner, how, Location::caller()))
-    }
-
-    #[cold]
-    fn try_read_recursive(&self) -> Option<crate::sync::RwLockReadGuard<'_, T>> {
-        match self.core.owner.held_by_current_thread() {
-            Some(Held::Modify) => self.lock.try_read_recursive(),
-            _ => None,
-        }
     }
 
     /// Takes the modify lock without blocking: `None` if another modifier or a writer holds
@@ -434,7 +426,7 @@ impl<T: ?Sized> Shared<T> {
         if let Some(guard) = self.try_read_as(how) {
             return Some(guard);
         }
-        // `try_read` already read recursively under this thread's `ModifyGuard`; under its
+        // Under this thread's `ModifyGuard` the `try_read` above cannot fail; under its
         // `WriteGuard` nothing can succeed.
         if self.core.owner.held_by_current_thread().is_some() {
             return None;

@@ -48,8 +48,16 @@ fn layout() -> (PathBuf, Vec<String>, PathBuf) {
         other => vec!["--profile".to_string(), other.to_string()],
     };
     let above = profile_dir.parent().expect("target directory");
-    // Cargo marks the root of a target directory with CACHEDIR.TAG.
-    let target_dir = if above.join("CACHEDIR.TAG").exists() {
+    // Cargo marks the root of a target directory with CACHEDIR.TAG and .rustc_info.json; a
+    // target directory restored without them is still told from a triple by the triple's
+    // dashes (`x86_64-unknown-linux-gnu`).
+    let is_root = above.join("CACHEDIR.TAG").exists()
+        || above.join(".rustc_info.json").exists()
+        || !above
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.contains('-'));
+    let target_dir = if is_root {
         above.to_path_buf()
     } else {
         let triple = above.file_name().and_then(|n| n.to_str()).expect("triple");
