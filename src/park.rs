@@ -31,18 +31,21 @@
 //!
 //! The same `Event` also holds the wakers of pending futures (`Puller::wait_async`,
 //! `Shared::wait_until_async`, `WaitGroup::wait_async`), in a slab under its mutex: a slot is
-//! `Waiting(waker)`, `Notified` (woken by `notify_all`, its future not yet re-polled) or `Free`
-//! (on a free list, reused before the slab grows). A future owns one slot at most, through an
-//! [`AsyncWaiter`], for as long as it is pending. The protocol is the blocking one with a waker
+//! `Waiting(waker, ticket)` or `Free` (on a free list, reused before the slab grows). A future
+//! owns one slot at most, through an [`AsyncWaiter`], for as long as it is pending; the ticket
+//! (a counter of allocations) tells it whether a slot it once had is still its own. The protocol is the blocking one with a waker
 //! in place of a sleeping thread: the future sets the caller's "waiting" flag exactly as
 //! `register` does, then [`AsyncWaiter::park`] stores its waker *after checking `ready()` under
 //! the `Event`'s mutex*, so a `notify_all` that follows the change either finds the waker or
 //! came before the check, which then sees the change. One `notify_all` wakes both kinds:
-//! under the mutex it marks every waiting slot `Notified`, moving its waker out, and signals
-//! the condvar only if a thread sleeps on it (`sleepers`), so a push that only tasks wait
-//! for makes no futex call; the wakers are woken after the mutex is released.
+//! under the mutex it frees every waiting slot, moving its waker out, and signals the condvar
+//! only if a thread sleeps on it (`sleepers`), so a push that only tasks wait for makes no
+//! futex call; the wakers are woken after the mutex is released. A woken future that sees its
+//! change completes without taking the mutex again (`AsyncWaiter::forget`); one that must wait
+//! on re-registers in a fresh slot.
 //!
-//! Cancel-safety: dropping a pending future frees its slot (`AsyncWaiter`'s `Drop`). A
+//! Cancel-safety: dropping a pending future frees its slot if it still holds it
+//! (`AsyncWaiter`'s `Drop`; a slot `notify_all` freed and handed on is left alone). A
 //! notification is never handed to one waiter in particular: `notify_all` wakes every waiter
 //! of the change, so a future dropped after being notified takes nothing from anyone else.
 
@@ -80,16 +83,18 @@ struct Waiters {
     waiting: usize,
     /// Head of the free list threaded through the `Free` slots (`NO_SLOT`: empty).
     free: usize,
+    /// The ticket of the next allocation: tells a slot's owner from an earlier owner whose
+    /// slot `notify_all` freed and the slab gave to someone else.
+    next_ticket: u64,
 }
 
 /// The end of the free list (and "no slot").
 const NO_SLOT: usize = usize::MAX;
 
 enum Slot {
-    /// A pending future's waker, to be woken by the next `notify_all`.
-    Waiting(Waker),
-    /// Woken by `notify_all`; the future has not been polled since.
-    Notified,
+    /// A pending future's waker, to be woken (and the slot freed) by the next `notify_all`;
+    /// the ticket names the `AsyncWaiter` it belongs to.
+    Waiting(Waker, u64),
     /// Unused; the next free slot.
     Free { next: usize },
 }
@@ -101,31 +106,51 @@ impl Default for Waiters {
             slots: Vec::new(),
             waiting: 0,
             free: NO_SLOT,
+            next_ticket: 0,
         }
     }
 }
 
 impl Waiters {
-    fn allocate(&mut self, waker: Waker) -> usize {
+    /// Stores `waker` in a free slot (the slab grows only if none is free): its key and
+    /// ticket.
+    fn allocate(&mut self, waker: Waker) -> (usize, u64) {
+        let ticket = self.next_ticket;
+        self.next_ticket = self.next_ticket.wrapping_add(1);
         self.waiting += 1;
         if self.free == NO_SLOT {
-            self.slots.push(Slot::Waiting(waker));
-            return self.slots.len() - 1;
+            self.slots.push(Slot::Waiting(waker, ticket));
+            return (self.slots.len() - 1, ticket);
         }
         let key = self.free;
-        match std::mem::replace(&mut self.slots[key], Slot::Waiting(waker)) {
+        match std::mem::replace(&mut self.slots[key], Slot::Waiting(waker, ticket)) {
             Slot::Free { next } => self.free = next,
-            _ => unreachable!("the free list holds only free slots"),
+            Slot::Waiting(..) => unreachable!("the free list holds only free slots"),
         }
-        key
+        (key, ticket)
     }
 
-    fn release(&mut self, key: usize) {
-        let next = self.free;
-        if let Slot::Waiting(_) = std::mem::replace(&mut self.slots[key], Slot::Free { next }) {
-            self.waiting -= 1;
+    /// The waker in slot `key` if the slot still belongs to the waiter holding `ticket`
+    /// (`notify_all` may have freed it, and the slab handed it on since).
+    fn owned(&mut self, key: usize, ticket: u64) -> Option<&mut Waker> {
+        match self.slots.get_mut(key) {
+            Some(Slot::Waiting(waker, owner)) if *owner == ticket => Some(waker),
+            _ => None,
         }
-        self.free = key;
+    }
+
+    /// Frees a `Waiting` slot, returning its waker (dropped or woken by the caller outside
+    /// the mutex).
+    fn release(&mut self, key: usize) -> Waker {
+        let next = self.free;
+        match std::mem::replace(&mut self.slots[key], Slot::Free { next }) {
+            Slot::Waiting(waker, _) => {
+                self.waiting -= 1;
+                self.free = key;
+                waker
+            }
+            Slot::Free { .. } => unreachable!("only a waiting slot is released"),
+        }
     }
 }
 
@@ -179,13 +204,12 @@ impl Event {
                 first = false;
                 let waiters = &mut *waiters;
                 while scan_from < waiters.slots.len() && waiters.waiting > 0 && taken < WAKE_BATCH {
-                    let slot = &mut waiters.slots[scan_from];
-                    if let Slot::Waiting(_) = slot {
-                        if let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Notified) {
-                            batch[taken] = Some(waker);
-                            taken += 1;
-                        }
-                        waiters.waiting -= 1;
+                    // Woken waiters' slots are freed here, so a future that completes after
+                    // this wake-up does not take the mutex again to free its own (see
+                    // `AsyncWaiter::forget`).
+                    if let Slot::Waiting(..) = waiters.slots[scan_from] {
+                        batch[taken] = Some(waiters.release(scan_from));
+                        taken += 1;
                     }
                     scan_from += 1;
                 }
@@ -222,7 +246,10 @@ impl fmt::Debug for Event {
 /// or the future is dropped.
 pub(crate) struct AsyncWaiter<'e> {
     event: &'e Event,
+    /// The slot this waiter's waker was stored in (`NO_SLOT`: none)...
     key: usize,
+    /// ... and its ticket: the slot is still this waiter's only while it holds this ticket.
+    ticket: u64,
 }
 
 impl<'e> AsyncWaiter<'e> {
@@ -231,6 +258,7 @@ impl<'e> AsyncWaiter<'e> {
         AsyncWaiter {
             event,
             key: NO_SLOT,
+            ticket: 0,
         }
     }
 
@@ -243,39 +271,56 @@ impl<'e> AsyncWaiter<'e> {
     /// On a re-poll, the stored waker is replaced only if it would not wake the same task.
     pub(crate) fn park(&mut self, waker: &Waker, ready: impl FnOnce() -> bool) -> bool {
         let mut waiters = self.event.lock();
+        let held = if self.key == NO_SLOT {
+            None
+        } else {
+            waiters.owned(self.key, self.ticket)
+        };
         if ready() {
-            if self.key != NO_SLOT {
-                waiters.release(self.key);
-                self.key = NO_SLOT;
-            }
+            let freed = held.is_some().then(|| waiters.release(self.key));
+            self.key = NO_SLOT;
+            drop(waiters);
+            drop(freed); // a waker's drop may run code: outside the mutex
             return true;
         }
-        if self.key == NO_SLOT {
-            self.key = waiters.allocate(waker.clone());
-            return false;
-        }
-        let waiters = &mut *waiters;
-        match &mut waiters.slots[self.key] {
-            Slot::Waiting(stored) => {
+        match held {
+            Some(stored) => {
                 if !stored.will_wake(waker) {
-                    *stored = waker.clone();
+                    let old = std::mem::replace(stored, waker.clone());
+                    drop(waiters);
+                    drop(old);
                 }
             }
-            slot @ Slot::Notified => {
-                *slot = Slot::Waiting(waker.clone());
-                waiters.waiting += 1;
-            }
-            Slot::Free { .. } => unreachable!("an AsyncWaiter's slot is never freed under it"),
+            // First registration, or a re-registration after `notify_all` freed the slot.
+            None => (self.key, self.ticket) = waiters.allocate(waker.clone()),
         }
         false
     }
 
-    /// Frees the slot, if this waiter holds one (the wait ended, or the future is dropped).
+    /// Frees the slot if this waiter still holds it: the future is dropped, or its wait ended
+    /// without the change it registered for (a predicate that changed its mind).
     pub(crate) fn leave(&mut self) {
         if self.key != NO_SLOT {
-            self.event.lock().release(self.key);
+            let mut waiters = self.event.lock();
+            let freed = waiters
+                .owned(self.key, self.ticket)
+                .is_some()
+                .then(|| waiters.release(self.key));
             self.key = NO_SLOT;
+            drop(waiters);
+            drop(freed);
         }
+    }
+
+    /// Lets go of the slot without taking the mutex, for a future that saw the change it
+    /// registered for. That change's publisher saw the "waiting" flag (set before the
+    /// registration) and owes a `notify_all`, which frees the slot, whether it ran already or
+    /// is still to come (then it wakes this future's waker once more: a spurious wake-up,
+    /// which futures tolerate). So the slot is never leaked, and a woken task does not take
+    /// the mutex a second time; with 64 tasks woken by one push on 2 workers, that mutex is
+    /// what they would queue on.
+    pub(crate) fn forget(&mut self) {
+        self.key = NO_SLOT;
     }
 
     /// Whether this waiter holds a slot.
@@ -397,8 +442,23 @@ mod tests {
         );
     }
 
+    /// The free list's length.
+    fn free_slots(event: &Event) -> usize {
+        let waiters = event.lock();
+        let mut free = 0;
+        let mut next = waiters.free;
+        while next != NO_SLOT {
+            free += 1;
+            next = match waiters.slots[next] {
+                Slot::Free { next } => next,
+                Slot::Waiting(..) => panic!("a slot on the free list is not free"),
+            };
+        }
+        free
+    }
+
     #[test]
-    fn notify_all_wakes_more_waiters_than_one_batch_and_frees_nothing_itself() {
+    fn notify_all_wakes_more_waiters_than_one_batch_and_frees_their_slots() {
         let event = Event::default();
         let n = WAKE_BATCH * 2 + 3;
         let wakers: Vec<_> = (0..n).map(|_| counting()).collect();
@@ -408,31 +468,69 @@ mod tests {
         }
         event.notify_all();
         assert!(wakers.iter().all(|(count, _)| wakes(count) == 1));
-        // Woken waiters keep their slot (Notified) until they are polled or dropped.
-        assert_eq!(event.slab_capacity(), n);
+        assert_eq!(free_slots(&event), n, "every woken slot is freed");
+        assert_eq!(event.lock().waiting, 0);
         event.notify_all();
         assert!(
             wakers.iter().all(|(count, _)| wakes(count) == 1),
-            "a notified slot is not woken twice"
+            "a woken waiter is not woken twice"
         );
-        // A re-poll re-arms the same slot.
+        // A re-poll that must wait on registers again, in a free slot.
         assert!(!waiters[0].park(&wakers[0].1, || false));
+        assert_eq!(free_slots(&event), n - 1);
         event.notify_all();
         assert_eq!(wakes(&wakers[0].0), 2);
         waiters.clear();
-        let waiters = event.lock();
-        let mut free = 0;
-        let mut next = waiters.free;
-        while next != NO_SLOT {
-            free += 1;
-            next = match waiters.slots[next] {
-                Slot::Free { next } => next,
-                _ => panic!("a slot on the free list is not free"),
-            };
-        }
-        assert_eq!(free, n, "every slot is on the free list");
-        drop(waiters);
+        assert_eq!(free_slots(&event), n, "every slot is on the free list");
         assert_eq!(event.slab_capacity(), n);
+    }
+
+    /// A waiter whose slot `notify_all` freed and the slab handed to another waiter: its
+    /// re-registration, its completion and its drop leave the other waiter's slot alone.
+    #[test]
+    fn a_slot_handed_on_after_notify_all_stays_with_its_new_owner() {
+        let event = Event::default();
+        let (first, first_waker) = counting();
+        let (second, second_waker) = counting();
+        let mut a = AsyncWaiter::new(&event);
+        let mut b = AsyncWaiter::new(&event);
+        assert!(!a.park(&first_waker, || false));
+        event.notify_all(); // frees a's slot 0
+        assert!(!b.park(&second_waker, || false)); // slot 0 again, now b's
+        assert_eq!(event.slab_capacity(), 1);
+        assert!(!a.park(&first_waker, || false)); // a registers anew: slot 1
+        assert_eq!(event.slab_capacity(), 2);
+        a.leave();
+        assert!(!a.park(&first_waker, || false));
+        assert!(a.park(&first_waker, || true)); // ready: frees only a's own slot
+        drop(a);
+        assert_eq!(event.lock().waiting, 1, "b still waits");
+        event.notify_all();
+        assert_eq!((wakes(&first), wakes(&second)), (1, 1));
+        drop(b);
+        assert_eq!(free_slots(&event), 2);
+    }
+
+    /// `wait_until_async` completing on the version it registered at (its predicate changed
+    /// its mind, no push): no `notify_all` is owed, so the future frees its slot itself.
+    #[test]
+    fn wait_until_async_ready_without_a_push_frees_its_slot() {
+        let shared = Shared::new(0u32);
+        let open = std::sync::atomic::AtomicBool::new(false);
+        let (_, waker) = counting();
+        let mut cx = Context::from_waker(&waker);
+        let mut until = pin!(shared.wait_until_async(|_| open.load(Ordering::Relaxed)));
+        assert!(until.as_mut().poll(&mut cx).is_pending());
+        assert!(until.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(shared.core().event.lock().waiting, 1);
+        open.store(true, Ordering::Relaxed);
+        assert!(until.as_mut().poll(&mut cx).is_ready());
+        let event = shared.core().event.lock();
+        assert_eq!(
+            (event.waiting, event.free),
+            (0, 0),
+            "slot 0 freed by the future"
+        );
     }
 
     #[test]

@@ -536,7 +536,11 @@ impl Future for WaitGroupWait<'_> {
         if ended() || !this.inner.register_waiter(generation) || this.waiter.park(cx.waker(), ended)
         {
             this.generation = None;
-            this.waiter.leave();
+            // The round ended after any earlier registration of this future (each one checked
+            // under the Event's mutex that it had not), so the `done` that ended it saw
+            // WAITING and owes a `notify_all`, which frees the slot; `park` frees it itself
+            // when it reports the end.
+            this.waiter.forget();
             return Poll::Ready(());
         }
         Poll::Pending

@@ -61,7 +61,10 @@ impl<'p, H: SharedHandle> Future for WaitAsync<'p, H> {
             Some(guard)
         }) {
             Some(guard) => {
-                this.waiter.leave();
+                // `poll_past` was ready: the version moved past `seen`, after any registration
+                // at `seen` (checked under the Event's mutex), so its publisher owes the
+                // `notify_all` that frees the slot.
+                this.waiter.forget();
                 this.done = true;
                 Poll::Ready(guard)
             }
@@ -137,7 +140,14 @@ impl<'a, T: ?Sized, P: FnMut(&T) -> bool> Future for WaitUntilAsync<'a, T, P> {
                 return repoll(cx);
             };
             if (this.predicate)(&guard) {
-                this.waiter.leave();
+                // Registrations are at `rejected`: if the version moved past it, the publisher
+                // owes the `notify_all` that frees the slot; if not, the predicate changed its
+                // mind on the same version and the slot is freed here.
+                if this.rejected.is_some_and(|seen| shared.version() != seen) {
+                    this.waiter.forget();
+                } else {
+                    this.waiter.leave();
+                }
                 this.done = true;
                 return Poll::Ready(guard);
             }
