@@ -533,6 +533,85 @@ mod tests {
         );
     }
 
+    /// A blocked thread is counted while it sleeps and uncounted when it leaves, woken or
+    /// timed out: a count left behind would make every later `notify_all` signal the condvar
+    /// (a futex call on a push that only tasks wait for).
+    #[test]
+    fn a_blocking_wait_is_uncounted_when_it_ends_woken_or_timed_out() {
+        let event = Arc::new(Event::default());
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sleeper = {
+            let (event, open) = (Arc::clone(&event), Arc::clone(&open));
+            std::thread::spawn(move || event.wait_while(|| !open.load(Ordering::Acquire), None))
+        };
+        // Bounded: the sleeper counts itself under the mutex before it blocks.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while event.lock().sleepers == 0 {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the sleeper never blocked"
+            );
+            std::thread::yield_now();
+        }
+        open.store(true, Ordering::Release);
+        event.notify_all();
+        assert!(sleeper.join().unwrap());
+        assert_eq!(event.lock().sleepers, 0, "a woken sleeper is uncounted");
+        let soon = Some(std::time::Instant::now() + std::time::Duration::from_millis(1));
+        assert!(!event.wait_while(|| true, soon));
+        assert_eq!(event.lock().sleepers, 0, "a timed-out sleeper is uncounted");
+    }
+
+    /// A waiter that registers while `notify_all` runs (here: from a waker it wakes, into a
+    /// slot that call already freed) waits for a later change: that call neither wakes it nor
+    /// scans past the slab's end looking for it.
+    #[test]
+    fn a_waiter_registered_during_notify_all_waits_for_the_next_one() {
+        // 'static, for the waker that registers from `wake`; a static rather than a leak
+        // (miri checks for leaks).
+        static EVENT: std::sync::OnceLock<Event> = std::sync::OnceLock::new();
+        let event: &'static Event = EVENT.get_or_init(Event::default);
+        let (late_count, late_waker) = counting();
+        let late = Arc::new(std::sync::Mutex::new(Some((
+            AsyncWaiter::new(event),
+            late_waker,
+        ))));
+        struct OnWake(Arc<std::sync::Mutex<Option<(AsyncWaiter<'static>, Waker)>>>);
+        impl Wake for OnWake {
+            fn wake(self: Arc<Self>) {
+                if let Some((waiter, waker)) = self.0.lock().unwrap().as_mut() {
+                    assert!(!waiter.park(waker, || false));
+                }
+            }
+        }
+        // A full batch plus one: the first batch's first waker registers `late`, which takes
+        // slot 0 (freed by this very call); the second trip takes slot WAKE_BATCH and must stop
+        // at the end of the slab although `late` is still waiting.
+        let mut waiters: Vec<AsyncWaiter<'static>> = Vec::new();
+        let trigger = Waker::from(Arc::new(OnWake(Arc::clone(&late))));
+        let others: Vec<_> = (0..WAKE_BATCH).map(|_| counting()).collect();
+        let mut first = AsyncWaiter::new(event);
+        assert!(!first.park(&trigger, || false));
+        for (_, waker) in &others {
+            let mut waiter = AsyncWaiter::new(event);
+            assert!(!waiter.park(waker, || false));
+            waiters.push(waiter);
+        }
+        assert_eq!(event.slab_capacity(), WAKE_BATCH + 1);
+        event.notify_all();
+        assert!(others.iter().all(|(count, _)| wakes(count) == 1));
+        assert_eq!(
+            wakes(&late_count),
+            0,
+            "registered after the change: not woken by it"
+        );
+        assert_eq!(event.lock().waiting, 1);
+        event.notify_all();
+        assert_eq!(wakes(&late_count), 1, "woken by the next one");
+        drop(late.lock().unwrap().take());
+        drop(first);
+    }
+
     #[test]
     fn a_repoll_keeps_an_equivalent_waker_and_replaces_a_different_one() {
         let event = Event::default();
