@@ -277,3 +277,19 @@ impl Drop for HeldMark {
 pub(super) fn held() -> Vec<Held> {
     LOCAL.with(held_list)
 }
+
+/// How deep this thread's held list reaches, holes included (for the tests: holes at the top
+/// are popped, so it is 0 whenever nothing is held).
+#[cfg(test)]
+pub(super) fn depth() -> usize {
+    LOCAL.with(|l| l.depth.get())
+}
+
+/// Whether the held list's top entry is a hole (for the tests: never, after any release).
+#[cfg(test)]
+pub(super) fn top_is_a_hole() -> bool {
+    LOCAL.with(|l| {
+        let depth = l.depth.get();
+        depth > 0 && entry(l, depth - 1).is_none()
+    })
+}

@@ -618,6 +618,13 @@ fn held_list_matches_a_model_through_the_inline_slots_and_the_overflow() {
         let ids: Vec<u64> = held.iter().map(|h| h.lock.id).collect();
         let want: Vec<u64> = model.iter().map(|(id, _)| *id).collect();
         assert_eq!(ids, want, "after step {step}");
+        assert!(
+            !local::top_is_a_hole(),
+            "a hole left at the top after step {step}"
+        );
+        if model.is_empty() {
+            assert_eq!(local::depth(), 0, "holes left at the top after step {step}");
+        }
     }
     assert!(deepest > 16, "the walk went {deepest} deep only");
     // `change` reaches an entry in the overflow as well as an inline one.
@@ -631,6 +638,43 @@ fn held_list_matches_a_model_through_the_inline_slots_and_the_overflow() {
     assert_eq!((held[0].how, held[11].how), (How::Modify, How::Write));
     drop(model);
     assert!(local::held().is_empty());
+    // Dropped from the bottom up: every release but the last leaves a hole, and the last one
+    // pops them all, so a thread's list never grows past what it holds at once.
+    assert_eq!(local::depth(), 0, "holes left at the top");
+}
+
+/// Releases in the inline slots: out of order (every hole that ends up on top is popped at
+/// once), and in order through all of them.
+#[test]
+fn a_release_pops_every_hole_left_on_top_of_the_inline_slots() {
+    let at = Location::caller();
+    let mut marks: Vec<Option<HeldMark>> = (0..4)
+        .map(|_| {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            Some(hold(LockRef::shared::<Jobs>(id), How::Read, at))
+        })
+        .collect();
+    drop(marks[3].take()); // the top, fast: depth 3, slot 3 left as it was
+    assert_eq!(local::depth(), 3);
+    drop(marks[1].take()); // below the top: a hole
+    assert_eq!(local::depth(), 3);
+    drop(marks[2].take()); // the top, above a hole: both go
+    assert_eq!(local::depth(), 1);
+    assert!(!local::top_is_a_hole());
+    drop(marks[0].take());
+    assert_eq!(local::depth(), 0);
+    // Every inline slot filled, then released from the top down: the fast path, up to the
+    // last inline slot.
+    let mut full: Vec<HeldMark> = (0..8)
+        .map(|_| {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            hold(LockRef::shared::<Jobs>(id), How::Read, at)
+        })
+        .collect();
+    while let Some(mark) = full.pop() {
+        drop(mark);
+        assert_eq!(local::depth(), full.len());
+    }
 }
 
 #[test]
