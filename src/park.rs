@@ -537,6 +537,10 @@ mod tests {
     /// timed out: a count left behind would make every later `notify_all` signal the condvar
     /// (a futex call on a push that only tasks wait for).
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "a thread parks: miri rejects parking_lot_core's futex call"
+    )]
     fn a_blocking_wait_is_uncounted_when_it_ends_woken_or_timed_out() {
         let event = Arc::new(Event::default());
         let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
