@@ -1,54 +1,82 @@
 //! The spin policy: how long a waiter spins before it parks, learned per wait point.
 //!
 //! Spinning wins when the change comes soon (a partner on another core answers within a
-//! microsecond, while a kernel wake-up costs 20-25 µs of latency and a few µs of CPU on each
-//! side) and loses when it does not (every spun microsecond is CPU taken from the pusher on a
-//! 2-core machine). No fixed budget is right for both, so each `Event` keeps a small history
-//! of what spinning bought it, and a wait spins in up to three phases:
+//! microsecond, while a kernel wake-up costs 20-50 µs of latency and several µs of CPU on
+//! each side) and loses when it does not (every spun microsecond is CPU taken from the pusher
+//! on a 2-core machine). No fixed budget is right for both, so each `Event` keeps a small
+//! history of what spinning bought it, and a wait spins in up to three phases:
 //!
 //! 1. **Floor** (`FLOOR`, 1 µs, every wait): check after every `spin_loop` hint. A partner that
 //!    is itself spinning answers within it (a ping-pong round trip is ~0.2 µs). This is what
 //!    keeps a ping-pong out of a slow mode: whichever side is woken from a park answers at
 //!    once, and the other side, which just answered and is in its floor, sees it.
-//! 2. **Learned** (`limit`, 0-6 µs): spin on (checking after every hint, yielding the core
-//!    every `YIELD_EVERY`, 4 µs, so a pusher that shares it runs) while recent spins paid: a
-//!    wait that ended within `PAYS` (3 µs) of spinning raises the limit to twice what it took;
-//!    a wait that had to park, or that ended only after longer than `PAYS`, halves it. A
-//!    waiter whose pushes come every 20 or 50 µs (the documented `wait_until` loop, consumers
-//!    of a paced pusher) settles at 0: it parks after the floor, like a condvar waiter.
+//! 2. **Learned** (`limit`, 0-16 µs of the waiter's own time): spin on, checking after every
+//!    hint and yielding the core every `YIELD_EVERY` (4 µs) so that a thread sharing it runs,
+//!    while recent spins paid. A spin that ended within what pays raises the limit to twice
+//!    what it took; one that had to park, or ended later, halves it. A waiter whose pushes come
+//!    every 20 or 50 µs (the documented `wait_until` loop, consumers of a paced pusher) settles
+//!    at 0: it parks after the floor, like a condvar waiter.
 //! 3. **Probe** (`PROBE`, 64 µs, occasionally): when the limit is 0, every `interval`-th wait
 //!    that gets past the floor spins once more, for longer than a kernel wake-up, to find out
-//!    whether spinning pays again (a partner that was parked is back). A probe that ends
-//!    within `PAYS` resets `interval` to 1; one that does not doubles it, up to 128, so a
-//!    waiter that spinning never helps pays one probe per 128 slow waits (≤ 0.5 µs a wait).
-//!    `STREAK` (2) waits in a row that end within the floor also reset `interval` to 1: a
-//!    ping-pong whose partner was preempted probes at its next slow wait and finds it again.
-//!
-//! Why `PAYS` is short: a spin that succeeds only after several microseconds is usually a
-//! partner on *this* core, which ran only because this thread yielded. Measured on the 2-core
-//! VMs here: half of the cold starts of a ping-pong place both threads on one core (the kernel
-//! puts a new thread, and a woken one, next to its waker), where they stay for thousands of
-//! round trips at ~5-9 µs each, whatever the spin policy; spinning longer there only burns
-//! the partner's time. (A Mutex+Condvar ping-pong takes ~27 µs a round trip either way.)
+//!    whether spinning pays again (a partner that was parked is back). A probe that pays
+//!    resets `interval` to 1; one that does not doubles it, up to 128, so a waiter that
+//!    spinning never helps pays one probe per 128 slow waits (≤ 0.5 µs a wait). `STREAK` (2)
+//!    waits in a row that end within the floor also reset `interval` to 1: a ping-pong whose
+//!    partner was preempted probes at its next slow wait and finds it again.
 //!
 //! The deadline bounds every phase: `wait_for(Duration::ZERO)` does not spin at all.
 //!
-//! The history is a heuristic: one word, read and written with `Relaxed` loads and stores.
-//! Waiters of one `Event` racing to update it may lose each other's updates; that only
-//! mistunes the next spin, never correctness (which the registration protocol provides alone).
-//! Under loom no spin runs at all (`SPIN_BEFORE_PARKING` is false), so the word is a plain std
-//! atomic there too.
+//! ## What pays
+//!
+//! Only the waiter's *own* spinning counts, against the limit and against what pays: a yield
+//! that takes longer than `YIELD_ALONE` (1 µs) handed the core to another thread, and that
+//! time is the other thread's (a spin's wall time may exceed its budget by up to `PROBE` so).
+//!
+//! * **Alone** (no yield handed the core off): a spin pays if it ended within `PAYS` (3 µs).
+//!   A spin that succeeds only after several microseconds is usually waiting for a partner
+//!   that needed a kernel wake-up anyway, or that runs on the pusher's time.
+//! * **Sharing the core** (one or two hand-offs, up to `MAX_HANDOFFS`): there are more
+//!   runnable threads than cores (a master and two workers on two cores: a fan-in), and the
+//!   partner it waits for ran *because* this thread yielded. Parking instead would cost every
+//!   thread of the round a kernel wake-up, more latency and more CPU than the spin, so such a
+//!   spin pays up to `PAYS_SHARED` (8 µs) of own time, and the next spin yields first.
+//!   `waitgroup_fanin` measured 1.0-1.15 × crossbeam's round when only wall time counted and
+//!   every spin had to end within 3 µs, 0.22-0.25 × with this rule.
+//! * **Crowded** (more hand-offs): a round of spinners passing the core among themselves; it
+//!   never pays. Nor does a spin start at all while as many waiters of this `Event` as there
+//!   are cores spin already (four consumers of one `Shared` on two cores): the extra waiter
+//!   parks at once and leaves the history alone.
+//!
+//! Two threads that share a core only because the kernel put them there (a ping-pong whose
+//! partner was spawned next to its spawner, the other core idle) would pay by the same rule
+//! and stay at ~5 µs a round trip; on the 2-core VMs here half of the cold starts begin that
+//! way. So after `REBALANCE` (63) paying shared spins in a row the next slow wait parks: the
+//! wake-up lets the kernel move one of them to the idle core, after which they answer within
+//! the floor. Where every core is busy (the fan-in) that costs one slow round in 63.
+//!
+//! The history is a heuristic: one word, read and written with `Relaxed` loads and stores, and
+//! a count of spinners, changed with `Relaxed` read-modify-writes. Waiters of one `Event`
+//! racing to update the word may lose each other's updates; that only mistunes the next spin,
+//! never correctness (which the registration protocol provides alone). Under loom no spin runs
+//! at all (`SPIN_BEFORE_PARKING` is false), so both are plain std atomics there too.
 
 use crate::sync::untracked::AtomicU32;
 use crate::sync::{spin_loop, yield_now, Duration, Instant};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Phase 1: every wait checks after every hint for this long.
 pub(super) const FLOOR: Duration = Duration::from_micros(1);
-/// A spin that ended within this long paid for itself (it saved a wake-up's latency for less
-/// CPU than a park and wake cost).
+/// A spin alone on its core that ended within this long paid for itself (it saved a
+/// wake-up's latency for less CPU than a park and wake cost).
 const PAYS: Duration = Duration::from_micros(3);
-/// The learned phase never spins longer than this: twice the longest spin that pays.
-const MAX_LIMIT_US: u32 = 6;
+/// The same for a spin whose yields handed the core to another thread at most
+/// `MAX_HANDOFFS` times (see "What pays").
+const PAYS_SHARED: Duration = Duration::from_micros(8);
+/// More hand-offs than this in one spin: spinners passing the core among themselves.
+const MAX_HANDOFFS: u32 = 2;
+/// The learned phase never spins longer than this (own time): twice the longest spin that
+/// pays.
+const MAX_LIMIT_US: u32 = 16;
 /// A probe spins this long: longer than a kernel wake-up, so it can see a parked partner
 /// wake up and answer.
 pub(super) const PROBE: Duration = Duration::from_micros(64);
@@ -61,30 +89,38 @@ const HINTS_PER_CLOCK_READ: u32 = 32;
 /// nanoseconds (a waiter that only checks between yields reacts in microseconds, and two such
 /// waiters keep each other in a slow ping-pong).
 const YIELD_EVERY: Duration = Duration::from_micros(4);
+/// A yield that returns within this long ran nobody else; the time a longer one took went to
+/// another thread on this core.
+const YIELD_ALONE: Duration = Duration::from_micros(1);
+/// Consecutive floor successes that show spinning pays here (a ping-pong): one alone may be
+/// luck (a wake-up that happened to come late, just before the next push).
+const STREAK: u32 = 2;
+/// After this many paying shared spins in a row, park once (see the module docs). At most 63:
+/// the count has 6 bits.
+const REBALANCE: u32 = 63;
 
-/// The history of one wait point, packed in one word: the learned limit in µs (bits 0-7), the
-/// probe interval (bits 8-15), slow waits since the last probe (bits 16-23).
+/// The history of one wait point: the learned state packed in one word (see `State::pack`),
+/// and how many of its waiters are in the learned phase or a probe right now.
 #[derive(Debug, Default)]
 pub(crate) struct SpinHistory {
     word: AtomicU32,
+    spinners: AtomicU32,
 }
 
 /// The unpacked history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct State {
-    /// Phase 2's length, in µs.
+    /// Phase 2's length, in µs of own time (bits 0-7).
     pub(super) limit_us: u32,
-    /// Probe every `interval`-th slow wait (1..=`MAX_INTERVAL`).
+    /// Probe every `interval`-th slow wait (1..=`MAX_INTERVAL`; bits 8-15).
     pub(super) interval: u32,
-    /// Slow waits (past the floor, limit 0) since the last probe.
+    /// Slow waits (past the floor, limit 0) since the last probe (bits 16-23).
     pub(super) since_probe: u32,
-    /// Consecutive waits that ended within the floor (saturating at `STREAK`).
+    /// Consecutive waits that ended within the floor (saturating at `STREAK`; bits 24-25).
     pub(super) floor_streak: u32,
+    /// Consecutive paying spins that shared their core (below `REBALANCE`; bits 26-31).
+    pub(super) shared_streak: u32,
 }
-
-/// Consecutive floor successes that show spinning pays here (a ping-pong): one alone may be
-/// luck (a wake-up that happened to come late, just before the next push).
-const STREAK: u32 = 2;
 
 impl State {
     /// A new wait point: nothing learned yet, so the first slow wait probes.
@@ -93,6 +129,7 @@ impl State {
         interval: 1,
         since_probe: 0,
         floor_streak: 0,
+        shared_streak: 0,
     };
 
     fn unpack(word: u32) -> State {
@@ -103,13 +140,18 @@ impl State {
             limit_us: word & 0xff,
             interval: (word >> 8) & 0xff,
             since_probe: (word >> 16) & 0xff,
-            floor_streak: word >> 24,
+            floor_streak: (word >> 24) & 0x3,
+            shared_streak: word >> 26,
         }
     }
 
     fn pack(self) -> u32 {
         // `interval` is never 0, so a packed state is never 0 (0 means FRESH).
-        self.limit_us | self.interval << 8 | self.since_probe << 16 | self.floor_streak << 24
+        self.limit_us
+            | self.interval << 8
+            | self.since_probe << 16
+            | self.floor_streak << 24
+            | self.shared_streak << 26
     }
 
     /// A wait ended within the floor. After `STREAK` in a row, spinning pays here: the next
@@ -141,16 +183,37 @@ impl State {
         }
     }
 
-    /// Learns from a spin past the floor: `Some(took)` if the wait ended while spinning,
+    /// Whether the next spin yields before it spins: the last one paid by sharing its core.
+    pub(super) fn yield_first(self) -> bool {
+        self.shared_streak > 0
+    }
+
+    /// Learns from a spin past the floor: `Some(spun)` if the wait ended while spinning,
     /// `None` if it had to park (or the deadline cut it short).
-    pub(super) fn learn(&mut self, outcome: Option<Duration>, probed: bool) {
+    pub(super) fn learn(&mut self, outcome: Option<Spun>, probed: bool) {
         match outcome {
-            Some(took) if took <= PAYS => {
-                let twice = u32::try_from(took.as_micros() * 2).unwrap_or(u32::MAX);
+            Some(spun)
+                if spun.paid() && spun.handoffs > 0 && self.shared_streak + 1 >= REBALANCE =>
+            {
+                // Park at the next slow wait (no limit, no probe due), then probe at the one
+                // after: see the module docs.
+                self.shared_streak = 0;
+                self.limit_us = 0;
+                self.since_probe = 0;
+                self.interval = 2;
+            }
+            Some(spun) if spun.paid() => {
+                self.shared_streak = if spun.handoffs > 0 {
+                    self.shared_streak + 1
+                } else {
+                    0
+                };
+                let twice = u32::try_from(spun.own.as_micros() * 2).unwrap_or(u32::MAX);
                 self.limit_us = twice.clamp(1, MAX_LIMIT_US).max(self.limit_us);
                 self.interval = 1;
             }
             _ => {
+                self.shared_streak = 0;
                 self.limit_us /= 2;
                 if probed {
                     self.interval = (self.interval * 2).min(MAX_INTERVAL);
@@ -160,16 +223,35 @@ impl State {
     }
 }
 
+/// A spin past the floor that ended with `ready()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Spun {
+    /// This thread's own spinning: the wall time less what its yields gave to others.
+    pub(super) own: Duration,
+    /// Yields that handed the core to another thread.
+    pub(super) handoffs: u32,
+}
+
+impl Spun {
+    /// Whether the spin paid for itself (see "What pays" in the module docs).
+    fn paid(self) -> bool {
+        match self.handoffs {
+            0 => self.own <= PAYS,
+            1..=MAX_HANDOFFS => self.own <= PAYS_SHARED,
+            _ => false,
+        }
+    }
+}
+
 impl SpinHistory {
     fn load(&self) -> State {
         // Relaxed: a heuristic (see the module docs); no other memory depends on it.
-        State::unpack(self.word.load(std::sync::atomic::Ordering::Relaxed))
+        State::unpack(self.word.load(Relaxed))
     }
 
     fn store(&self, state: State) {
         // Relaxed: as `load`; a racing waiter's update may be lost, which only mistunes.
-        self.word
-            .store(state.pack(), std::sync::atomic::Ordering::Relaxed);
+        self.word.store(state.pack(), Relaxed);
     }
 
     /// Spins until `ready()` holds or this wait point's policy says to park (or `deadline`
@@ -190,8 +272,17 @@ impl SpinHistory {
         let outcome = if length.is_zero() {
             None
         } else {
-            let begun = Instant::now();
-            spin_yielding(ready, cap(FLOOR + length)).then(|| begun.elapsed())
+            let Some(_seat) = self.seat() else {
+                // Crowded: park at once, and learn nothing.
+                return false;
+            };
+            // Own time `length`; wall time up to `PROBE` more, however much went to others.
+            spin_yielding(
+                ready,
+                length,
+                cap(FLOOR + length + PROBE),
+                state.yield_first(),
+            )
         };
         // A spin the deadline cut short says nothing about what spinning buys here.
         let cut_short = outcome.is_none() && deadline.is_some_and(|at| at < start + FLOOR + length);
@@ -202,11 +293,38 @@ impl SpinHistory {
         outcome.is_some()
     }
 
+    /// A place among this wait point's spinners, or `None` if as many as there are cores
+    /// spin already.
+    fn seat(&self) -> Option<Seat<'_>> {
+        // Relaxed: a heuristic count; no other memory depends on it.
+        let seat = Seat(&self.spinners);
+        (self.spinners.fetch_add(1, Relaxed) < cores()).then_some(seat)
+    }
+
     /// The state, for the tests.
     #[cfg(test)]
     pub(super) fn state(&self) -> State {
         self.load()
     }
+}
+
+/// One waiter counted among its wait point's spinners, until dropped.
+struct Seat<'a>(&'a AtomicU32);
+
+impl Drop for Seat<'_> {
+    fn drop(&mut self) {
+        // Relaxed: as `SpinHistory::seat`.
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// The machine's cores, as far as this process may use them (read once).
+fn cores() -> u32 {
+    static CORES: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+    })
 }
 
 /// Checks after every hint until `end`.
@@ -224,16 +342,39 @@ fn eager(ready: &impl Fn() -> bool, end: Instant) -> bool {
     }
 }
 
-/// Checks after every hint until `end`, yielding the core every `YIELD_EVERY`.
-fn spin_yielding(ready: &impl Fn() -> bool, end: Instant) -> bool {
+/// Checks after every hint, yielding the core every `YIELD_EVERY` (and first, if
+/// `yield_first`), until this thread has spun for `budget` of its own time or `end` passes.
+fn spin_yielding(
+    ready: &impl Fn() -> bool,
+    budget: Duration,
+    end: Instant,
+    yield_first: bool,
+) -> Option<Spun> {
+    let begun = Instant::now();
+    let mut others = Duration::ZERO;
+    let mut handoffs = 0;
+    let mut yield_now_first = yield_first;
     loop {
-        if eager(ready, end.min(Instant::now() + YIELD_EVERY)) {
-            return true;
+        if yield_now_first {
+            let before = Instant::now();
+            yield_now();
+            let gave = before.elapsed().saturating_sub(YIELD_ALONE);
+            if !gave.is_zero() {
+                handoffs += 1;
+                others += gave;
+            }
         }
-        if Instant::now() >= end {
-            return false;
+        yield_now_first = true;
+        let own_end = (begun + budget + others).min(end);
+        if eager(ready, own_end.min(Instant::now() + YIELD_EVERY)) {
+            return Some(Spun {
+                own: begun.elapsed().saturating_sub(others),
+                handoffs,
+            });
         }
-        yield_now();
+        if Instant::now() >= own_end {
+            return None;
+        }
     }
 }
 
@@ -243,6 +384,11 @@ mod tests {
 
     fn us(n: u64) -> Duration {
         Duration::from_micros(n)
+    }
+
+    /// A spin that ended after `own`, its yields running nobody else.
+    fn alone(own: Duration) -> Spun {
+        Spun { own, handoffs: 0 }
     }
 
     #[test]
@@ -256,28 +402,99 @@ mod tests {
     #[test]
     fn quick_successes_raise_the_limit_and_parks_halve_it() {
         let mut s = State::FRESH;
-        s.learn(Some(us(2)), true);
+        s.learn(Some(alone(us(2))), true);
         assert_eq!((s.limit_us, s.interval), (4, 1));
         assert_eq!(s.plan(), (us(4), false));
-        s.learn(Some(us(1)), false);
+        s.learn(Some(alone(us(1))), false);
         assert_eq!(s.limit_us, 4, "a quicker success keeps what was learned");
-        s.learn(Some(PAYS), false);
-        assert_eq!(s.limit_us, MAX_LIMIT_US, "twice the longest spin that pays");
+        s.learn(Some(alone(PAYS)), false);
+        assert_eq!(s.limit_us, 6, "twice the longest spin that pays");
         s.learn(None, false);
-        assert_eq!(s.limit_us, MAX_LIMIT_US / 2);
-        s.learn(Some(PAYS + us(1)), false);
-        assert_eq!(
-            s.limit_us,
-            MAX_LIMIT_US / 4,
-            "a slow success does not pay: halve"
-        );
+        assert_eq!(s.limit_us, 3);
+        s.learn(Some(alone(PAYS + us(1))), false);
+        assert_eq!(s.limit_us, 1, "a slow success does not pay: halve");
         s.learn(None, false);
         assert_eq!(s.limit_us, 0);
-        s.learn(Some(Duration::from_nanos(100)), false);
+        s.learn(Some(alone(Duration::from_nanos(100))), false);
         assert_eq!(
             s.limit_us, 1,
             "a success under 1 µs still earns the smallest limit"
         );
+    }
+
+    #[test]
+    fn a_spin_that_handed_its_core_to_a_partner_pays_for_longer() {
+        let shared = |own, handoffs| Spun { own, handoffs };
+        let mut s = State::FRESH;
+        s.learn(Some(alone(PAYS + us(1))), true);
+        assert_eq!(s.limit_us, 0, "alone, 4 µs of spinning does not pay");
+        assert!(!s.yield_first());
+        s.learn(Some(shared(PAYS + us(1), 1)), true);
+        assert_eq!(
+            s.limit_us, 8,
+            "after one hand-off it does: twice what it took"
+        );
+        assert!(s.yield_first(), "and the next spin yields first");
+        s.learn(Some(shared(PAYS_SHARED, MAX_HANDOFFS)), false);
+        assert_eq!(s.limit_us, MAX_LIMIT_US);
+        s.learn(Some(shared(PAYS_SHARED + us(1), 1)), false);
+        assert_eq!(
+            s.limit_us,
+            MAX_LIMIT_US / 2,
+            "longer than that does not pay"
+        );
+        assert!(!s.yield_first());
+        s.learn(Some(shared(us(1), MAX_HANDOFFS + 1)), false);
+        assert_eq!(
+            s.limit_us,
+            MAX_LIMIT_US / 4,
+            "spinners passing the core around: never pays"
+        );
+    }
+
+    #[test]
+    fn a_long_run_of_shared_spins_parks_once_then_probes() {
+        let mut s = State::FRESH;
+        for _ in 0..REBALANCE - 1 {
+            s.learn(
+                Some(Spun {
+                    own: us(2),
+                    handoffs: 1,
+                }),
+                false,
+            );
+        }
+        assert_eq!((s.limit_us, s.shared_streak), (4, REBALANCE - 1));
+        s.learn(
+            Some(Spun {
+                own: us(2),
+                handoffs: 1,
+            }),
+            false,
+        );
+        assert_eq!(s.shared_streak, 0);
+        assert_eq!(
+            s.plan(),
+            (Duration::ZERO, false),
+            "the next slow wait parks"
+        );
+        assert_eq!(s.plan(), (PROBE, true), "the one after probes");
+        assert_eq!(State::unpack(s.pack()), s);
+    }
+
+    #[test]
+    fn waiters_beyond_the_cores_park_without_spinning_or_learning() {
+        let history = SpinHistory::default();
+        let seats: Vec<_> = (0..cores()).map(|_| history.seat().unwrap()).collect();
+        let before = history.state();
+        assert!(
+            !history.spin(&|| false, None),
+            "crowded: no spin past the floor"
+        );
+        assert_eq!(history.state(), before, "and nothing learned");
+        drop(seats);
+        assert!(history.seat().is_some(), "seats are given back");
+        assert_eq!(history.spinners.load(Relaxed), 0);
     }
 
     #[test]
@@ -306,9 +523,10 @@ mod tests {
             interval: MAX_INTERVAL,
             since_probe: 0,
             floor_streak: 0,
+            shared_streak: 0,
         };
         while !s.plan().1 {}
-        s.learn(Some(us(2)), true);
+        s.learn(Some(alone(us(2))), true);
         assert_eq!((s.limit_us, s.interval), (4, 1));
     }
 
@@ -335,12 +553,14 @@ mod tests {
                 interval: MAX_INTERVAL,
                 since_probe: MAX_INTERVAL - 1,
                 floor_streak: STREAK,
+                shared_streak: REBALANCE - 1,
             },
             State {
                 limit_us: 0,
                 interval: 2,
                 since_probe: 1,
                 floor_streak: 1,
+                shared_streak: 1,
             },
         ] {
             assert_eq!(State::unpack(state.pack()), state);
