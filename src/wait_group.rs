@@ -598,6 +598,30 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(any(debug_assertions, feature = "lock-order-check"))]
+    fn a_dropped_group_leaves_the_lock_order_graph() {
+        let jobs = crate::Shared::new(0);
+        let wg = WaitGroup::new();
+        {
+            let _j = jobs.write();
+            wg.wait(); // nothing outstanding: returns at once, but jobs → group is recorded
+        }
+        let id = wg.inner.id;
+        let token = wg.token();
+        assert!(crate::lock_order::in_graph(id));
+        drop(wg);
+        assert!(
+            crate::lock_order::in_graph(id),
+            "a token keeps the group alive"
+        );
+        drop(token);
+        assert!(
+            !crate::lock_order::in_graph(id),
+            "the last handle forgets it"
+        );
+    }
+
+    #[test]
     fn the_last_done_starts_a_new_generation_and_clears_waiting() {
         let wg = WaitGroup::new();
         wg.add(2);

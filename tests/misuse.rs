@@ -490,7 +490,11 @@ fn row_add_beyond_u32_max_panics_naming_add_and_leaves_the_count() {
     wg.add(u32::MAX as usize);
     assert_eq!(wg.count(), u32::MAX as usize);
     let msg = panic_message_of(|| wg.add(1));
-    assert_contains_all(&msg, &["pushpull::WaitGroup::add", "overflow"]);
+    let outstanding = format!("({} outstanding", u32::MAX);
+    assert_contains_all(
+        &msg,
+        &["pushpull::WaitGroup::add", "overflow", &outstanding],
+    );
     assert_eq!(wg.count(), u32::MAX as usize, "count unchanged");
     let msg = panic_message_of(|| wg.token());
     assert_contains_all(&msg, &["WaitGroup::add"]);

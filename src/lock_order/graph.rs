@@ -172,6 +172,12 @@ pub(crate) fn forget(id: u64) {
     }
 }
 
+/// Whether the graph has an edge into or out of `id`, for the tests of the callers' wiring.
+#[cfg(test)]
+pub(crate) fn in_graph(id: u64) -> bool {
+    graph().mentions(id)
+}
+
 /// Whether `acquiring` (with `held` non-empty) may add an edge this thread does not know.
 #[inline]
 pub(super) fn needs_graph<I>(held: I, acquiring: &Held) -> bool

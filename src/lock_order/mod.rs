@@ -192,6 +192,8 @@ mod tests;
 pub(crate) use disabled::{before_acquire, forget, hold, HeldMark};
 #[cfg(all(not(loom), any(debug_assertions, feature = "lock-order-check")))]
 pub(crate) use graph::forget;
+#[cfg(all(test, not(loom), any(debug_assertions, feature = "lock-order-check")))]
+pub(crate) use graph::in_graph;
 #[cfg(all(not(loom), any(debug_assertions, feature = "lock-order-check")))]
 pub(crate) use local::{before_acquire, hold, HeldMark};
 
