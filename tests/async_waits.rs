@@ -56,6 +56,15 @@ fn the_futures_are_send_when_t_is_send_and_sync() {
     assert_send(&group);
     assert!(format!("{group:?}").contains("WaitGroupWait"));
     assert!(format!("{:?}", puller.wait_async()).contains("WaitAsync"));
+    let mut until = shared.wait_until_async(|s| !s.is_empty());
+    assert!(format!("{until:?}").contains("registered: false"));
+    let (_, waker) = CountingWaker::new();
+    assert!(poll_once(&mut until, &waker).is_pending());
+    let shown = format!("{until:?}");
+    assert!(
+        shown.starts_with("WaitUntilAsync") && shown.contains("registered: true"),
+        "{shown}"
+    );
 }
 
 // ---- tokio, multi-thread runtime, tokio::spawn ----------------------------------------------
@@ -473,6 +482,42 @@ fn polling_while_another_thread_writes() {
         );
         assert!(matches!(poll_once(&mut wait, &waker), Poll::Ready(g) if *g == 2));
         assert!(matches!(poll_once(&mut other, &other_waker), Poll::Ready(g) if *g == 2));
+    });
+}
+
+/// `wait_until_async` polled while another thread's writer holds the lock, after a poll that
+/// registered it: it sleeps on that registration with the waker of this poll (no busy re-poll),
+/// and the writer's publish wakes that waker.
+#[test]
+fn wait_until_async_polled_during_a_write_sleeps_until_the_publish() {
+    bounded("wait_until_async during a write", || {
+        let shared = Shared::new(0);
+        let mut until = shared.wait_until_async(|n| *n == 2);
+        let (first, first_waker) = CountingWaker::new();
+        assert!(poll_once(&mut until, &first_waker).is_pending());
+        let (second, second_waker) = CountingWaker::new();
+        let pending = common::while_written_elsewhere(&shared, None, || {
+            poll_once(&mut until, &second_waker).is_pending()
+        });
+        assert!(pending);
+        assert_eq!(
+            (first.wakes(), second.wakes()),
+            (0, 0),
+            "registered: no busy re-poll while the writer holds the lock"
+        );
+        *shared.write() = 1;
+        assert_eq!(
+            (first.wakes(), second.wakes()),
+            (0, 1),
+            "the publish woke the waker of the latest poll"
+        );
+        assert!(
+            poll_once(&mut until, &second_waker).is_pending(),
+            "1 is not 2"
+        );
+        *shared.write() = 2;
+        assert_eq!(second.wakes(), 2);
+        assert!(matches!(poll_once(&mut until, &second_waker), Poll::Ready(g) if *g == 2));
     });
 }
 

@@ -694,3 +694,30 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Shared<T> {
             .finish()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(any(debug_assertions, feature = "lock-order-check"))]
+    fn a_dropped_shared_leaves_the_lock_order_graph() {
+        let jobs = Shared::new(0);
+        let results = Shared::new(0);
+        {
+            let _j = jobs.write();
+            let _r = results.write(); // records jobs → results
+        }
+        let id = results.core().id;
+        assert!(crate::lock_order::in_graph(id));
+        drop(results);
+        assert!(
+            !crate::lock_order::in_graph(id),
+            "a dropped Shared is forgotten"
+        );
+        assert!(
+            !crate::lock_order::in_graph(jobs.core().id),
+            "its edges went with it"
+        );
+    }
+}
