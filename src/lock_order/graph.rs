@@ -71,8 +71,8 @@ impl Graph {
         self.out.entry(from).or_default().push(edge);
         self.into.entry(to).or_default().push(from);
         self.edges += 1;
-        MayHaveEdges::set(from);
-        MayHaveEdges::set(to);
+        MAY_HAVE_EDGES.set(from);
+        MAY_HAVE_EDGES.set(to);
     }
 
     /// Removes `id` and every edge into or out of it.
@@ -97,9 +97,11 @@ impl Graph {
                 }
             }
         }
-        if self.edges == 0 {
-            MayHaveEdges::clear();
-        }
+    }
+
+    /// Whether the graph has no edge left (then no lock may have edges: see `forget`).
+    fn is_empty(&self) -> bool {
+        self.edges == 0
     }
 }
 
@@ -124,14 +126,22 @@ pub(super) fn graph() -> MutexGuard<'static, Graph> {
 /// Which ids may have edges: one bit per `id % (64 * WORDS)`, set when an edge is added, all
 /// cleared when the graph becomes empty. Lets `forget` skip the graph's lock for the (many) locks
 /// that never took part in an order.
-struct MayHaveEdges;
+struct MayHaveEdges {
+    words: [AtomicU64; WORDS],
+}
 
 const WORDS: usize = 64;
-#[allow(clippy::declare_interior_mutable_const)] // only the array initializer below uses it
-const ZERO: AtomicU64 = AtomicU64::new(0);
-static MAY_HAVE_EDGES: [AtomicU64; WORDS] = [ZERO; WORDS];
+static MAY_HAVE_EDGES: MayHaveEdges = MayHaveEdges::new();
 
 impl MayHaveEdges {
+    const fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)] // only the initializer below uses it
+        const ZERO: AtomicU64 = AtomicU64::new(0);
+        MayHaveEdges {
+            words: [ZERO; WORDS],
+        }
+    }
+
     fn slot(id: u64) -> (usize, u64) {
         let bit = (id % (WORDS as u64 * 64)) as usize;
         (bit / 64, 1 << (bit % 64))
@@ -145,19 +155,19 @@ impl MayHaveEdges {
     // therefore reads that `set` or a later value: a later `fetch_or` keeps the bit, and a
     // `clear` happens only when the graph has no edge at all (so `id` has none to forget).
     // A stale set bit only costs a look at the graph.
-    fn set(id: u64) {
+    fn set(&self, id: u64) {
         let (word, bit) = Self::slot(id);
-        MAY_HAVE_EDGES[word].fetch_or(bit, Ordering::Relaxed);
+        self.words[word].fetch_or(bit, Ordering::Relaxed);
     }
 
-    fn get(id: u64) -> bool {
+    fn get(&self, id: u64) -> bool {
         let (word, bit) = Self::slot(id);
-        MAY_HAVE_EDGES[word].load(Ordering::Relaxed) & bit != 0
+        self.words[word].load(Ordering::Relaxed) & bit != 0
     }
 
     /// Caller holds the graph's lock and the graph is empty.
-    fn clear() {
-        for word in &MAY_HAVE_EDGES {
+    fn clear(&self) {
+        for word in &self.words {
             word.store(0, Ordering::Relaxed);
         }
     }
@@ -167,8 +177,12 @@ impl MayHaveEdges {
 /// not grow with locks that no longer exist. Costs an atomic load for a lock that never took
 /// part in an order. (Threads' caches may still name `id`: harmless, ids are never reused.)
 pub(crate) fn forget(id: u64) {
-    if MayHaveEdges::get(id) {
-        graph().remove_node(id);
+    if MAY_HAVE_EDGES.get(id) {
+        let mut graph = graph();
+        graph.remove_node(id);
+        if graph.is_empty() {
+            MAY_HAVE_EDGES.clear();
+        }
     }
 }
 
@@ -259,5 +273,68 @@ fn deliver(report: &Report, mode: OnInversion) {
             let _ = writeln!(std::io::stderr(), "{report}");
         }
         OnInversion::Custom(handler) => handler(report),
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::lock_order::{Kind, LockRef};
+    use std::panic::Location;
+
+    fn edge(from: u64, to: u64) -> Edge {
+        let held = |id| Held {
+            lock: LockRef {
+                id,
+                name: "T",
+                kind: Kind::Shared,
+            },
+            how: How::Write,
+            at: Location::caller(),
+        };
+        Edge {
+            from: held(from),
+            to: held(to),
+        }
+    }
+
+    /// The count decides when every `MayHaveEdges` bit may be cleared: it must reach 0 exactly
+    /// when the last edge goes, whichever end of it was forgotten.
+    #[test]
+    fn the_edge_count_follows_removals_from_either_end() {
+        let mut graph = Graph::new();
+        for (from, to) in [(1, 2), (1, 3), (3, 2), (4, 1)] {
+            graph.insert(edge(from, to));
+        }
+        assert_eq!(graph.edges, 4);
+        graph.remove_node(2); // two edges into it
+        assert_eq!(graph.edges, 2);
+        assert!(!graph.is_empty());
+        assert!(!graph.mentions(2) && graph.has_edge(1, 3) && graph.has_edge(4, 1));
+        graph.remove_node(1); // one edge out (1 → 3), one in (4 → 1)
+        assert_eq!(graph.edges, 0);
+        assert!(graph.is_empty());
+        assert!(!graph.mentions(3) && !graph.mentions(4));
+    }
+
+    /// Every id below `64 * WORDS` has a bit of its own (ids that far apart share one: a
+    /// shared bit only costs `forget` a look at the graph), and `clear` clears them all.
+    #[test]
+    fn may_have_edges_keeps_a_bit_per_id_until_cleared() {
+        const IDS: u64 = 64 * WORDS as u64;
+        let bits = MayHaveEdges::new();
+        bits.set(70);
+        assert_eq!(
+            (0..IDS).filter(|&id| bits.get(id)).collect::<Vec<_>>(),
+            [70]
+        );
+        assert!(bits.get(70 + IDS));
+        for id in [0, 63, 64, 71, IDS - 1] {
+            bits.set(id);
+        }
+        let set: Vec<u64> = (0..IDS).filter(|&id| bits.get(id)).collect();
+        assert_eq!(set, [0, 63, 64, 70, 71, IDS - 1]);
+        bits.clear();
+        assert!((0..2 * IDS).all(|id| !bits.get(id)));
     }
 }

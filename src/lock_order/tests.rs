@@ -198,8 +198,11 @@ fn abba_in_one_thread_is_reported() {
         let _b = b.read();
     }
     let _b = b.write();
-    inversion(|| a.read());
+    let text = inversion(|| a.read());
     assert_eq!(captured().len(), 1);
+    // Writes in the cycle, and no WaitGroup: neither of the special explanations.
+    assert!(!text.contains("All of these are reads"), "{text}");
+    assert!(!text.contains("WaitGroup"), "{text}");
 }
 
 #[test]
@@ -267,6 +270,11 @@ fn three_lock_cycle_is_reported_with_every_edge() {
         "{text}"
     );
     assert_eq!(text.matches("earlier, ").count(), 2, "{text}");
+    let edges: Vec<&str> = text.lines().skip(1).take(3).collect();
+    assert!(
+        edges[0].ends_with(';') && edges[1].ends_with(';') && edges[2].ends_with('.'),
+        "one line per edge, the last one ends the sentence: {text}"
+    );
 }
 
 #[test]
@@ -379,6 +387,25 @@ fn forget_removes_the_node_and_its_edges() {
     drop((_a, _b));
     drop(b);
     assert!(!graph().mentions(a.id()));
+    assert!(captured().is_empty());
+}
+
+/// `forget` skips the graph for locks whose `MayHaveEdges` bit is clear; the bits may be
+/// cleared only once the graph is empty, or a lock forgotten later would leave its edges behind.
+#[test]
+fn forgetting_one_lock_keeps_the_others_forgettable() {
+    mode(OnInversion::Panic);
+    let (a, b) = (Lock::shared::<Jobs>(), Lock::shared::<Results>());
+    let (c, d) = (Lock::shared::<Jobs>(), Lock::shared::<Log>());
+    for (first, second) in [(&a, &b), (&c, &d)] {
+        let _first = first.write();
+        let _second = second.write();
+    }
+    let c_id = c.id();
+    drop(a); // c → d remains
+    drop(c);
+    assert!(!graph().mentions(c_id), "c's edge was left behind");
+    drop((b, d));
     assert!(captured().is_empty());
 }
 
@@ -535,6 +562,47 @@ fn upgrade_adds_edges_from_the_other_locks_held() {
     let text = inversion(|| before_acquire(a.lock, How::Upgrade, Location::caller()));
     assert!(text.contains("(upgrade, here: "), "{text}");
     drop(a_modify);
+}
+
+/// In a mode that records cycles, an upgrade records the orders from the other locks held,
+/// never one from the upgraded lock to itself.
+#[test]
+fn an_upgrade_records_no_order_from_the_lock_to_itself() {
+    fn quiet(_: &Report) {}
+    mode(OnInversion::Custom(quiet));
+    let (a, b) = (Lock::shared::<Jobs>(), Lock::shared::<Results>());
+    let a_modify = a.read();
+    let _b = b.read(); // a → b
+    before_acquire(a.lock, How::Upgrade, Location::caller()); // b → a
+    assert_eq!(captured().len(), 1);
+    assert!(graph().has_edge(b.id(), a.id()));
+    assert!(!graph().has_edge(a.id(), a.id()));
+    drop(a_modify);
+}
+
+/// In `Panic` mode, an inversion found while the thread unwinds from another panic is printed
+/// instead: a second panic would abort the process.
+#[test]
+fn an_inversion_found_while_unwinding_is_printed_not_raised() {
+    struct TakesAUnderB<'a>(&'a Lock, &'a Lock);
+    impl Drop for TakesAUnderB<'_> {
+        fn drop(&mut self) {
+            let _b = self.1.write();
+            let _a = self.0.write(); // b → a, while unwinding
+        }
+    }
+    mode(OnInversion::Panic);
+    let (a, b) = (Lock::shared::<Jobs>(), Lock::shared::<Results>());
+    {
+        let _a = a.write();
+        let _b = b.write(); // a → b
+    }
+    let unwound = catch_unwind(AssertUnwindSafe(|| {
+        let _takes = TakesAUnderB(&a, &b);
+        panic!("the first panic");
+    }));
+    assert_eq!(message(unwound.unwrap_err()), "the first panic");
+    assert_eq!(captured().len(), 1, "the inversion was found and delivered");
 }
 
 #[test]

@@ -483,6 +483,49 @@ mod tests {
     }
 
     #[test]
+    fn a_spin_that_pays_alone_ends_a_run_of_shared_spins() {
+        let mut s = State::FRESH;
+        for _ in 0..REBALANCE - 1 {
+            s.learn(
+                Some(Spun {
+                    own: us(2),
+                    handoffs: 1,
+                }),
+                false,
+            );
+        }
+        s.learn(Some(alone(us(2))), false);
+        assert_eq!((s.shared_streak, s.limit_us), (0, 4), "no park is due");
+        assert!(!s.yield_first(), "the partner answers without a yield");
+        assert_eq!(s.plan(), (us(4), false));
+    }
+
+    #[test]
+    fn a_spin_the_deadline_cut_short_learns_nothing() {
+        let history = SpinHistory::default();
+        let learned = State {
+            limit_us: 8,
+            interval: 1,
+            since_probe: 0,
+            floor_streak: 0,
+            shared_streak: 0,
+        };
+        history.store(learned);
+        assert!(!history.spin(&|| false, Some(Instant::now())));
+        assert_eq!(
+            history.state(),
+            learned,
+            "a passed deadline says nothing about what spinning buys here"
+        );
+        assert!(!history.spin(&|| false, None));
+        assert_eq!(
+            history.state().limit_us,
+            4,
+            "a full spin that failed halves the limit"
+        );
+    }
+
+    #[test]
     fn waiters_beyond_the_cores_park_without_spinning_or_learning() {
         let history = SpinHistory::default();
         let seats: Vec<_> = (0..cores()).map(|_| history.seat().unwrap()).collect();
