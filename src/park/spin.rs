@@ -452,26 +452,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_long_run_of_shared_spins_parks_once_then_probes() {
+    /// A spin of 2 µs that paid by handing its core to the partner once.
+    const SHARED_2US: Spun = Spun {
+        own: Duration::from_micros(2),
+        handoffs: 1,
+    };
+
+    /// A fresh state after one shared spin fewer than `REBALANCE`.
+    fn one_shared_spin_short_of_rebalancing() -> State {
         let mut s = State::FRESH;
         for _ in 0..REBALANCE - 1 {
-            s.learn(
-                Some(Spun {
-                    own: us(2),
-                    handoffs: 1,
-                }),
-                false,
-            );
+            s.learn(Some(SHARED_2US), false);
         }
+        s
+    }
+
+    #[test]
+    fn a_long_run_of_shared_spins_parks_once_then_probes() {
+        let mut s = one_shared_spin_short_of_rebalancing();
         assert_eq!((s.limit_us, s.shared_streak), (4, REBALANCE - 1));
-        s.learn(
-            Some(Spun {
-                own: us(2),
-                handoffs: 1,
-            }),
-            false,
-        );
+        s.learn(Some(SHARED_2US), false);
         assert_eq!(s.shared_streak, 0);
         assert_eq!(
             s.plan(),
@@ -484,16 +484,7 @@ mod tests {
 
     #[test]
     fn a_spin_that_pays_alone_ends_a_run_of_shared_spins() {
-        let mut s = State::FRESH;
-        for _ in 0..REBALANCE - 1 {
-            s.learn(
-                Some(Spun {
-                    own: us(2),
-                    handoffs: 1,
-                }),
-                false,
-            );
-        }
+        let mut s = one_shared_spin_short_of_rebalancing();
         s.learn(Some(alone(us(2))), false);
         assert_eq!((s.shared_streak, s.limit_us), (0, 4), "no park is due");
         assert!(!s.yield_first(), "the partner answers without a yield");
