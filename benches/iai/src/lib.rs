@@ -1,0 +1,1 @@
+//! Empty: this package only holds the `fast_paths` benchmark (see `benches/`).
