@@ -131,6 +131,7 @@ impl WaitGroup {
     /// wg.add(3);
     /// assert_eq!(wg.count(), 3);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn add(&self, n: usize) {
         if n == 0 {
@@ -258,6 +259,7 @@ impl WaitGroup {
     ///
     /// A waiter spins for a few microseconds before it sleeps, so a master waiting for short
     /// tasks wakes without a kernel round trip.
+    #[inline]
     #[track_caller]
     pub fn wait(&self) {
         self.wait_deadline(Deadline::Untimed);
@@ -281,22 +283,31 @@ impl WaitGroup {
     }
 
     /// The lock-order checker's name for this group.
+    #[inline]
     fn lock_ref(&self) -> LockRef {
         LockRef::wait_group(self.inner.id)
     }
 
+    /// The fast path (the count is zero: one load) is inline; the wait is `wait_round`.
+    #[inline]
     #[track_caller]
     fn wait_deadline(&self, deadline: Deadline) -> bool {
         // Waiting for the workers while holding a lock they take is the master-worker
         // deadlock: an order like any other, recorded whether or not the count is zero now.
         lock_order::before_acquire(self.lock_ref(), How::WaitGroupWait, Location::caller());
-        let word = &self.inner.word;
         // Acquire: if the count is zero, this synchronizes with the last `done`, so the
         // workers' writes are visible when `wait` returns.
-        let start = word.load(Ordering::Acquire);
+        let start = self.inner.word.load(Ordering::Acquire);
         if start & COUNT_MASK == 0 {
             return true;
         }
+        self.wait_round(start, deadline)
+    }
+
+    /// Waits for the end of the round that was running when the state word was `start`.
+    #[cold]
+    fn wait_round(&self, start: u64, deadline: Deadline) -> bool {
+        let word = &self.inner.word;
         let generation = start >> GENERATION_SHIFT;
         park::wait(
             &self.inner.event,

@@ -163,7 +163,9 @@ def write_baseline(results, n):
 
 
 def fmt(x):
-    return f"{x:.2f}".rstrip("0").rstrip(".") if x is not None else "—"
+    if x is None:
+        return "—"
+    return f"{round(x, 2) + 0.0:.2f}".rstrip("0").rstrip(".")
 
 
 def main():
@@ -187,7 +189,7 @@ def main():
         v = default.get(bench)
         mark = ""
         if budget is not None and v is not None:
-            mark = f"≤ {budget} {'met' if v <= budget else 'MISSED'}"
+            mark = f"≤ {budget} {'met' if round(v, 2) <= budget else 'missed'}"
         anchor_text = "; ".join(f"{ANCHOR_NAMES[a]} {fmt(default.get(a))}" for a in anchors)
         print(f"| {what} | {fmt(v)} | {mark} | {anchor_text} |")
 
@@ -204,7 +206,8 @@ def main():
                 if name == names[0] or v is None or d is None:
                     cells.append(fmt(v))
                 else:
-                    cells.append(f"{fmt(v)} ({'+' if v >= d else '-'}{fmt(abs(v - d))})")
+                    diff = round(v - d, 2)
+                    cells.append(f"{fmt(v)} ({'-' if diff < 0 else '+'}{fmt(abs(diff))})")
             print(f"| {what} | " + " | ".join(cells) + " |")
 
     if update:

@@ -298,6 +298,7 @@ impl<H: SharedHandle> PullerOf<H> {
     /// s.push(|v| v.push(2));
     /// assert_eq!(puller.pull(), Some(vec![1, 2]));
     /// ```
+    #[inline]
     #[track_caller]
     pub fn pull(&mut self) -> Option<H::Value>
     where
@@ -315,6 +316,7 @@ impl<H: SharedHandle> PullerOf<H> {
     /// s.push(|v| v.push(4));
     /// assert_eq!(puller.pull_with(|v| v.len()), Some(4));
     /// ```
+    #[inline]
     #[track_caller]
     pub fn pull_with<R>(&mut self, f: impl FnOnce(&H::Value) -> R) -> Option<R> {
         if !self.has_changed() {

@@ -123,25 +123,60 @@ impl Drop for Exclusive<'_> {
         if self.flags & OWNER_RECORDED != 0 {
             self.core.owner.release();
         }
-        if self.flags & POISON_ON_UNWIND != 0 && thread_panicking() {
-            self.poison();
+        if self.flags & POISON_ON_UNWIND != 0 {
+            // Out of line: with the `thread::panicking()` check inline, the guard's drop glue
+            // grows past what LLVM inlines, and every `write()` pays a call, a stack copy of
+            // the guard and its reloads instead (see BENCHMARKS.md, "Instruction counts").
+            poison_if_unwinding(self.core, self.flags & PUBLISHED != 0);
         }
     }
 }
 
-impl Exclusive<'_> {
-    /// A panic interrupted a change: readers must be able to tell, and waiters must not sleep
-    /// through it, so the half-done state is published with the poison flag.
-    #[cold]
-    #[inline(never)]
-    fn poison(&mut self) {
-        self.core.version.poison();
-        if self.flags & PUBLISHED == 0 && self.core.version.publish() {
-            // Only here (a panicking `push_if` closure, before it could publish) is a publish
-            // made by this field, which cannot reach the guard's `Wake`: wake now. The woken
-            // pullers block on the lock for the moment until it is released.
-            self.core.wake_waiters();
-        }
+/// `thread::panicking()`, for the guards' fast paths: inline (a relaxed load of std's global
+/// panic count first, as std's own poison guard does), and `extern "C"`, so that the call it
+/// makes when some thread is panicking (it reads a thread-local counter and cannot unwind)
+/// gives the caller no unwinding edge: a guard that lives in registers then needs no stack
+/// copy for a cleanup path.
+#[inline]
+extern "C" fn panicking_nounwind() -> bool {
+    thread_panicking()
+}
+
+/// Poisons if this thread is unwinding. `extern "C"`: no unwinding edge at the call site (see
+/// `panicking_nounwind`); nothing unwinds out of it (below).
+#[inline(never)]
+extern "C" fn poison_if_unwinding(core: &Core, published: bool) {
+    if thread_panicking() {
+        // A panic out of `poison` (a waker's, in `wake_waiters`) is a second panic while
+        // unwinding, which aborts the process: the bomb makes that explicit, so no unwinding
+        // ever leaves this `extern "C"` function (undefined before Rust 1.81).
+        let bomb = AbortOnUnwind;
+        poison(core, published);
+        std::mem::forget(bomb);
+    }
+}
+
+/// Aborts the process if dropped, i.e. if a panic unwinds past it.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        std::process::abort();
+    }
+}
+
+/// A panic interrupted a change: readers must be able to tell, and waiters must not sleep
+/// through it, so the half-done state is published with the poison flag. `published`: the
+/// guard already published (once per guard).
+#[cold]
+#[inline(never)]
+fn poison(core: &Core, published: bool) {
+    core.version.poison();
+    if !published && core.version.publish() {
+        // Only here (a panicking `push_if` closure, before it could publish) is a publish
+        // made by this field, which cannot reach the guard's `Wake`: wake now. The woken
+        // pullers block on the lock for the moment until it is released.
+        core.wake_waiters();
     }
 }
 
@@ -335,7 +370,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         let core = exclusive.core;
         // The modify claim becomes a write claim (always recorded on this path: it costs the
         // upgrade, not the plain `write()`).
-        core.owner.claim(Held::Write);
+        core.owner.promote();
         exclusive.order.change(How::Upgrade, at);
         WriteGuard {
             exclusive,
@@ -435,7 +470,7 @@ impl<T: ?Sized> DerefMut for WriteGuard<'_, T> {
             self.publish();
             // From the first mutable access on, unwinding poisons (unless the guard is used
             // while the thread is unwinding already, as std's poison guard does).
-            if !thread_panicking() {
+            if !panicking_nounwind() {
                 self.exclusive.flags |= POISON_ON_UNWIND;
             }
         }

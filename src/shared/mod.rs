@@ -13,7 +13,7 @@ pub use guards::{ModifyGuard, ReadGuard, WriteGuard};
 use crate::deadline::{bounded, Deadline};
 use crate::lock_order::{self, How};
 use crate::park::Event;
-use crate::sync::{self, Duration, Instant, RwLock};
+use crate::sync::{self, Duration, Instant, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 use crate::{Conflict, Version};
 use guards::lock_ref;
 use owner::{reads, would_deadlock, Held, Owner};
@@ -224,7 +224,7 @@ impl<T: ?Sized> Shared<T> {
 
     /// `read`, recorded for the lock-order checker as taken `how` (a plain read, or the read
     /// inside a wait).
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     fn read_as(&self, how: How) -> ReadGuard<'_, T> {
         self.order_before(how);
@@ -282,19 +282,21 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub fn modify(&self) -> ModifyGuard<'_, T> {
         self.order_before(How::Modify);
-        if sync::TRY_BEFORE_BLOCKING {
-            if let Some(inner) = self.lock.try_upgradable_read() {
-                return ModifyGuard::new(&self.core, inner, Location::caller());
-            }
-        }
-        self.modify_slow()
+        // The slow path returns the lock's guard, not ours: the guard is built in one place,
+        // after both paths, where the optimizer sees its bookkeeping whole (for a write guard,
+        // which flags are set).
+        let inner = match sync::TRY_BEFORE_BLOCKING.then(|| self.lock.try_upgradable_read()) {
+            Some(Some(inner)) => inner,
+            _ => self.modify_slow(),
+        };
+        ModifyGuard::new(&self.core, inner, Location::caller())
     }
 
     #[cold]
     #[track_caller]
-    fn modify_slow(&self) -> ModifyGuard<'_, T> {
+    fn modify_slow(&self) -> RwLockUpgradableReadGuard<'_, T> {
         self.core.owner.check_blocking("modify()", self.core.id);
-        ModifyGuard::new(&self.core, self.lock.upgradable_read(), Location::caller())
+        self.lock.upgradable_read()
     }
 
     /// Locks for exclusive writing, blocking while anyone else holds the lock.
@@ -313,19 +315,19 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub fn write(&self) -> WriteGuard<'_, T> {
         self.order_before(How::Write);
-        if sync::TRY_BEFORE_BLOCKING {
-            if let Some(inner) = self.lock.try_write() {
-                return WriteGuard::new(&self.core, inner, Location::caller());
-            }
-        }
-        self.write_slow()
+        // As in `modify`: the slow path returns the lock's guard.
+        let inner = match sync::TRY_BEFORE_BLOCKING.then(|| self.lock.try_write()) {
+            Some(Some(inner)) => inner,
+            _ => self.write_slow(),
+        };
+        WriteGuard::new(&self.core, inner, Location::caller())
     }
 
     #[cold]
     #[track_caller]
-    fn write_slow(&self) -> WriteGuard<'_, T> {
+    fn write_slow(&self) -> RwLockWriteGuard<'_, T> {
         self.core.owner.check_blocking("write()", self.core.id);
-        WriteGuard::new(&self.core, self.lock.write(), Location::caller())
+        self.lock.write()
     }
 
     /// Reads without blocking: `None` if a writer holds the lock. Never panics; succeeds for a
@@ -529,6 +531,7 @@ impl<T: ?Sized> Shared<T> {
     /// let now = s.update(|n| { *n += 1; *n });
     /// assert_eq!(now, 42);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let mut guard = self.write();
@@ -545,6 +548,7 @@ impl<T: ?Sized> Shared<T> {
     /// s.push(|v| v.push("hello"));
     /// assert_eq!(s.version().get(), 1);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn push<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         self.update(f)
@@ -561,6 +565,7 @@ impl<T: ?Sized> Shared<T> {
     /// assert!(s.push_if(|n| { *n += 1; true }));
     /// assert_eq!(s.version().get(), 1);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn push_if(&self, f: impl FnOnce(&mut T) -> bool) -> bool {
         let mut guard = self.write();
@@ -593,6 +598,7 @@ impl<T: ?Sized> Shared<T> {
     /// assert_eq!(conflict.current, now);
     /// assert_eq!(*s.read(), 20);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn push_at<R>(
         &self,

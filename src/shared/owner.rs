@@ -35,10 +35,11 @@ impl Held {
     }
 }
 
-/// Low bit of the owner word: set for a writer, clear for a modifier.
-const WRITE_BIT: u64 = 1;
-/// The owner's thread token sits above the mode bit; 0 means "nobody".
-const TOKEN_SHIFT: u32 = 1;
+/// Top bit of the owner word: set for a writer, clear for a modifier.
+const WRITE_BIT: u64 = 1 << 63;
+/// The owner's thread token sits below the mode bit, unshifted (a claim is one store of the
+/// token); 0 means "nobody". Tokens are counted from 1 and never reach 2^63.
+const TOKEN_MASK: u64 = !WRITE_BIT;
 
 pub(crate) struct Owner {
     word: AtomicU64,
@@ -56,10 +57,22 @@ impl Owner {
     pub(crate) fn claim(&self, held: Held) {
         let bit = if held == Held::Write { WRITE_BIT } else { 0 };
         // Relaxed: see the module doc; only this thread ever compares against its token.
-        self.word.store(
-            current_thread_token() << TOKEN_SHIFT | bit,
-            Ordering::Relaxed,
+        self.word
+            .store(current_thread_token() | bit, Ordering::Relaxed);
+    }
+
+    /// Turns this thread's modify claim into a write claim (an upgrade): no thread-local
+    /// access, the token is already there. Caller holds the lock, upgraded.
+    #[inline]
+    pub(crate) fn promote(&self) {
+        // Relaxed: see the module doc; the word holds this thread's own claim.
+        let word = self.word.load(Ordering::Relaxed);
+        debug_assert_eq!(
+            word & TOKEN_MASK,
+            current_thread_token(),
+            "promote without a claim"
         );
+        self.word.store(word | WRITE_BIT, Ordering::Relaxed);
     }
 
     /// Forgets the holder. Caller still holds the lock and releases it right after.
@@ -73,7 +86,7 @@ impl Owner {
     pub(crate) fn held_by_current_thread(&self) -> Option<Held> {
         // Relaxed: see the module doc.
         let word = self.word.load(Ordering::Relaxed);
-        if word != 0 && word >> TOKEN_SHIFT == current_thread_token() {
+        if word != 0 && word & TOKEN_MASK == current_thread_token() {
             Some(if word & WRITE_BIT != 0 {
                 Held::Write
             } else {
