@@ -112,6 +112,33 @@ fn row_write_while_holding_modify_guard_panics() {
     assert!(s.try_write().is_some());
 }
 
+/// A write guard that came from `ModifyGuard::upgrade` is recorded as a write guard in every
+/// build (the modify claim is promoted, not dropped): re-entrant use names `WriteGuard`, and
+/// the lock is free again once the panic released it.
+#[test]
+fn an_upgraded_guard_is_recorded_as_a_write_guard_in_every_build() {
+    let s = Shared::new(0);
+    for (call, reenter) in [
+        (
+            "write()",
+            (|s: &Shared<i32>| drop(s.write())) as fn(&Shared<i32>),
+        ),
+        ("modify()", |s| drop(s.modify())),
+        ("read()", |s| drop(s.read())),
+    ] {
+        let msg = panic_message_of(|| {
+            let mut w = ModifyGuard::upgrade(s.modify());
+            *w += 1;
+            reenter(&s);
+        });
+        let expected = format!(
+            "pushpull::Shared: {call} would deadlock: this thread already holds a WriteGuard"
+        );
+        assert!(msg.starts_with(&expected), "{msg}");
+        assert!(s.try_write().is_some(), "the panic released the lock");
+    }
+}
+
 #[test]
 fn row_modify_while_holding_modify_guard_panics() {
     let s = Shared::new(0);

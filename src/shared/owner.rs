@@ -180,3 +180,25 @@ pub(crate) mod reads {
         cfg!(debug_assertions) && with_read_registry(|r| r.contains(&id)).unwrap_or(false)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_promoted_modify_claim_is_this_threads_write_claim_until_released() {
+        let owner = Owner::new();
+        assert_eq!(owner.held_by_current_thread(), None);
+        owner.claim(Held::Modify);
+        assert_eq!(owner.held_by_current_thread(), Some(Held::Modify));
+        owner.promote();
+        assert_eq!(owner.held_by_current_thread(), Some(Held::Write));
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!(owner.held_by_current_thread(), None, "another thread's"));
+        });
+        owner.release();
+        assert_eq!(owner.held_by_current_thread(), None);
+        owner.claim(Held::Write);
+        assert_eq!(owner.held_by_current_thread(), Some(Held::Write));
+    }
+}
