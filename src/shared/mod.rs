@@ -695,12 +695,12 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Shared<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+/// Builds that record lock orders only (the one test here is about the graph).
+#[cfg(all(test, not(loom), any(debug_assertions, feature = "lock-order-check")))]
 mod tests {
     use super::*;
 
     #[test]
-    #[cfg(any(debug_assertions, feature = "lock-order-check"))]
     fn a_dropped_shared_leaves_the_lock_order_graph() {
         let jobs = Shared::new(0);
         let results = Shared::new(0);
