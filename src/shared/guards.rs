@@ -16,22 +16,10 @@ use crate::lock_order::{self, HeldMark, How, LockRef};
 use crate::sync::{
     thread_panicking, Duration, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
+use crate::thread_bound::NotSend;
 use std::fmt;
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
-
-/// Keeps a guard on the thread that took it, whatever features the build enables.
-///
-/// A guard's bookkeeping is per thread (the owner word names the thread holding the exclusive
-/// side, the debug read registry is a thread-local list, and the lock-order records are per
-/// thread), and an unlock from another thread would make it lie. `parking_lot`'s own guards are
-/// `!Send` only while no crate in the build enables its `send_guard` feature (Cargo unifies
-/// features across the dependency graph), so pushpull's guards carry this marker of their
-/// own. `std::sync::MutexGuard<()>` is `!Send` and `Sync`, so a guard stays `Sync` exactly
-/// when the lock's guard is (when `T: Sync`), as before.
-#[derive(Clone, Copy, Default)]
-struct NotSend(PhantomData<std::sync::MutexGuard<'static, ()>>);
 
 /// Shared read access to the value of a [`Shared`](crate::Shared), released when dropped.
 ///
@@ -43,6 +31,8 @@ struct NotSend(PhantomData<std::sync::MutexGuard<'static, ()>>);
 #[clippy::has_significant_drop]
 pub struct ReadGuard<'a, T: ?Sized> {
     inner: RwLockReadGuard<'a, T>,
+    /// For `version()`.
+    core: &'a Core,
     _mark: ReadMark,
     /// This thread holds the lock, for the lock-order checker (zero-sized where it is off).
     _order: HeldMark,
@@ -177,6 +167,7 @@ impl<'a, T: ?Sized> ReadGuard<'a, T> {
     ) -> Self {
         ReadGuard {
             inner,
+            core,
             _mark: ReadMark::new(core.id),
             _order: lock_order::hold(lock_ref::<T>(core), how, at),
             _not_send: NotSend::default(),
@@ -184,7 +175,45 @@ impl<'a, T: ?Sized> ReadGuard<'a, T> {
     }
 }
 
+impl<T: ?Sized> ReadGuard<'_, T> {
+    /// The version of the value this guard shows: no publish can happen while a read lock is
+    /// held, so it is the version *of this value*, which a lock-free
+    /// [`Shared::version`](crate::Shared::version) read before or after the guard need not be.
+    /// The version to give [`Shared::push_at`](crate::Shared::push_at) for a change computed
+    /// from this value, and the version a [`Puller::wait`](crate::PullerOf::wait) woke for.
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    ///
+    /// let s = Shared::new(10);
+    /// let (value, seen) = {
+    ///     let guard = s.read();
+    ///     (*guard, guard.version()) // the pair, taken under one lock
+    /// };
+    /// assert!(s.push_at(seen, |v| *v = value + 1).is_ok());
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn version(&self) -> crate::Version {
+        self.core.version.version()
+    }
+}
+
 impl<'a, T: ?Sized> ModifyGuard<'a, T> {
+    /// The version of the value this guard shows: stable while it is held (a modify guard
+    /// keeps every writer out). See [`ReadGuard::version`].
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(1);
+    /// s.push(|n| *n += 1);
+    /// assert_eq!(s.modify().version().get(), 1);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn version(&self) -> crate::Version {
+        self.exclusive.core.version.version()
+    }
+
     #[inline]
     pub(super) fn new(
         core: &'a Core,
@@ -344,7 +373,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         }
     }
 
-    /// Runs `f` on the value without publishing (the caller decides): the body of `update`,
+    /// Runs `f` on the value without publishing (the caller decides): the body of `push`,
     /// `push*`. A panic out of `f` poisons; `f` returning disarms again, so this path needs
     /// no `thread::panicking` check.
     #[inline]
@@ -368,9 +397,31 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         }
     }
 
-    /// The version this guard's publish produced (or the current one if it did not publish).
-    pub(super) fn version(&self) -> crate::Version {
+    /// The version of the value this guard holds: the one its publish produced, once it
+    /// published (its first mutable access, or the push that uses it); the current one
+    /// before. Stable otherwise: only this guard can publish while it is held.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(vec![1]);
+    /// let mut w = s.write();
+    /// assert_eq!(w.version().get(), 0);
+    /// w.push(2); // the first mutable access publishes
+    /// assert_eq!(w.version().get(), 1);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn version(&self) -> crate::Version {
         self.exclusive.core.version.version()
+    }
+
+    /// Closes the `Shared` (see [`Shared::close`](crate::Shared::close)), waking parked
+    /// waiters once the lock is released, as a publish does. `true` if this call closed it.
+    pub(crate) fn close(&mut self) -> bool {
+        let (closed_now, waiting) = self.exclusive.core.version.close();
+        if waiting {
+            self.wake.pending = Some(self.exclusive.core);
+        }
+        closed_now
     }
 
     /// Turns the write guard into a read guard without letting a writer in between. If the

@@ -96,7 +96,7 @@ impl Core {
 ///   readers, excludes other modifiers and writers, and [`ModifyGuard::upgrade`] turns it into
 ///   a writer atomically, so a decision taken on what you read is still valid when you write.
 /// * [`write`](Self::write) gives exclusive access ([`WriteGuard`]).
-/// * [`update`](Self::update) / [`push`](Self::push) run a closure under the write lock: the
+/// * [`push`](Self::push) runs a closure under the write lock: the
 ///   atomic read-modify-write that replaces "lock, read, unlock, lock, write" (which loses
 ///   updates).
 ///
@@ -137,7 +137,7 @@ impl Core {
 /// # Poisoning
 ///
 /// If a thread panics while it has mutable access (a `WriteGuard` it mutably dereferenced, or
-/// inside `update`/`push*`), the `Shared` is marked poisoned *before* the lock is released, and
+/// inside `push*`), the `Shared` is marked poisoned *before* the lock is released, and
 /// the half-done change is published so that no waiter sleeps through it. Access is never
 /// refused: check [`is_poisoned`](Self::is_poisoned) where a half-applied change matters, and
 /// [`clear_poison`](Self::clear_poison) once the value is repaired.
@@ -153,7 +153,7 @@ impl Core {
 ///     for _ in 0..4 {
 ///         s.spawn(|| {
 ///             for _ in 0..1000 {
-///                 counter.update(|n| *n += 1);
+///                 counter.push(|n| *n += 1);
 ///             }
 ///         });
 ///     }
@@ -219,21 +219,21 @@ impl<T: ?Sized> Shared<T> {
     #[inline]
     #[track_caller]
     pub fn read(&self) -> ReadGuard<'_, T> {
-        self.read_as(How::Read)
+        self.read_as(How::Read, "read()")
     }
 
     /// `read`, recorded for the lock-order checker as taken `how` (a plain read, or the read
-    /// inside a wait).
+    /// inside a wait), on behalf of the public `call` its re-entrancy panic names.
     #[inline]
     #[track_caller]
-    fn read_as(&self, how: How) -> ReadGuard<'_, T> {
+    pub(crate) fn read_as(&self, how: How, call: &'static str) -> ReadGuard<'_, T> {
         self.order_before(how);
         if sync::TRY_BEFORE_BLOCKING {
             if let Some(inner) = self.lock.try_read() {
                 return ReadGuard::new(&self.core, inner, how, Location::caller());
             }
         }
-        self.read_slow(how)
+        self.read_slow(how, call)
     }
 
     /// Tells the lock-order checker that this thread is about to block on this `Shared`
@@ -247,9 +247,9 @@ impl<T: ?Sized> Shared<T> {
 
     #[cold]
     #[track_caller]
-    fn read_slow(&self, how: How) -> ReadGuard<'_, T> {
+    fn read_slow(&self, how: How, call: &'static str) -> ReadGuard<'_, T> {
         let inner = match self.core.owner.held_by_current_thread() {
-            Some(Held::Write) => would_deadlock("read()", "WriteGuard"),
+            Some(Held::Write) => would_deadlock(call, "WriteGuard"),
             // A modifier (or, in debug builds, a known reader) reading again must not queue
             // behind a writer that is itself waiting for this thread.
             Some(Held::Modify) => self.lock.read_recursive(),
@@ -309,23 +309,42 @@ impl<T: ?Sized> Shared<T> {
     /// s.write().push(2); // mutable access publishes version 1
     /// assert_eq!(s.version().get(), 1);
     /// ```
+    #[doc(alias = "lock")]
     #[inline]
     #[track_caller]
     pub fn write(&self) -> WriteGuard<'_, T> {
+        self.write_as("write()")
+    }
+
+    /// `write()` on behalf of the public `call` (`"push()"`, `"close()"`, ...), which its
+    /// re-entrancy panic names: the user reads the method they called.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn write_as(&self, call: &'static str) -> WriteGuard<'_, T> {
         self.order_before(How::Write);
         if sync::TRY_BEFORE_BLOCKING {
             if let Some(inner) = self.lock.try_write() {
                 return WriteGuard::new(&self.core, inner, Location::caller());
             }
         }
-        self.write_slow()
+        self.write_slow(call)
     }
 
     #[cold]
     #[track_caller]
-    fn write_slow(&self) -> WriteGuard<'_, T> {
-        self.core.owner.check_blocking("write()", self.core.id);
+    fn write_slow(&self, call: &'static str) -> WriteGuard<'_, T> {
+        self.core.owner.check_blocking(call, self.core.id);
         WriteGuard::new(&self.core, self.lock.write(), Location::caller())
+    }
+
+    /// The write lock of a push-family `call`, refused (naming the call) once the `Shared` is
+    /// closed, before any user code runs: a closure that ran could not be published.
+    #[inline]
+    #[track_caller]
+    fn write_to_push(&self, call: &'static str) -> WriteGuard<'_, T> {
+        let guard = self.write_as(call);
+        self.core.version.refuse_if_closed(call);
+        guard
     }
 
     /// Reads without blocking: `None` if a writer holds the lock. Never panics; succeeds for a
@@ -412,7 +431,7 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub(crate) fn read_until(&self, deadline: Deadline) -> Option<ReadGuard<'_, T>> {
         match deadline {
-            Deadline::Untimed => Some(self.read_as(How::Wait)),
+            Deadline::Untimed => Some(self.read_as(How::Wait, "read()")),
             Deadline::Timed(at) => self.try_read_until(at, How::Wait),
         }
     }
@@ -518,36 +537,60 @@ impl<T: ?Sized> Shared<T> {
     /// ```
     #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        f(&self.read())
+        f(&self.read_as(How::Read, "with()"))
     }
 
-    /// Runs `f` on the value under the write lock and publishes: the atomic read-modify-write
-    /// that replaces "lock, read, unlock, lock, write". Same as [`push`](Self::push).
+    /// Pushes a change: runs `f` on the value under the write lock, bumps the version by one
+    /// and wakes waiters (after the lock is released), and returns what `f` returned. The
+    /// atomic read-modify-write that replaces "lock, read, unlock, lock, write".
     ///
-    /// ```
-    /// let s = pushpull::Shared::new(41);
-    /// let now = s.update(|n| { *n += 1; *n });
-    /// assert_eq!(now, 42);
-    /// ```
-    #[track_caller]
-    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let mut guard = self.write();
-        guard.publish();
-        guard.apply(f)
-    }
-
-    /// Pushes a change: runs `f` under the write lock, bumps the version by one and wakes
-    /// waiters. The name users of the push-pull pattern look for; same as
-    /// [`update`](Self::update).
+    /// # Panics
+    ///
+    /// If the `Shared` is [closed](Self::close) (`f` does not run), and as
+    /// [`write`](Self::write) if this thread holds a guard of it.
     ///
     /// ```
     /// let s = pushpull::Shared::new(Vec::new());
     /// s.push(|v| v.push("hello"));
     /// assert_eq!(s.version().get(), 1);
+    /// let len = s.push(|v| { v.push("world"); v.len() });
+    /// assert_eq!(len, 2);
     /// ```
+    #[doc(alias = "update")]
+    #[doc(alias = "send_modify")]
+    #[doc(alias = "fetch_update")]
     #[track_caller]
     pub fn push<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        self.update(f)
+        let mut guard = self.write_to_push("push()");
+        guard.publish();
+        guard.apply(f)
+    }
+
+    /// Pushes a new value, returning the one it replaces: [`push`](Self::push) with
+    /// `std::mem::replace` (a watch channel's `send` / `send_replace`).
+    ///
+    /// # Panics
+    ///
+    /// As [`push`](Self::push).
+    ///
+    /// ```
+    /// let config = pushpull::Shared::new("v1");
+    /// let old = config.replace("v2");
+    /// assert_eq!((old, *config.read(), config.version().get()), ("v1", "v2", 1));
+    /// ```
+    #[doc(alias = "send")]
+    #[doc(alias = "send_replace")]
+    #[doc(alias = "set")]
+    #[doc(alias = "store")]
+    #[doc(alias = "swap")]
+    #[track_caller]
+    pub fn replace(&self, value: T) -> T
+    where
+        T: Sized,
+    {
+        let mut guard = self.write_to_push("replace()");
+        guard.publish();
+        guard.apply(|v| std::mem::replace(v, value))
     }
 
     /// Runs `f` under the write lock and publishes only if it returns `true` (the version
@@ -561,9 +604,14 @@ impl<T: ?Sized> Shared<T> {
     /// assert!(s.push_if(|n| { *n += 1; true }));
     /// assert_eq!(s.version().get(), 1);
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`push`](Self::push): also when the `Shared` is closed, whatever `f` would return.
+    #[doc(alias = "send_if_modified")]
     #[track_caller]
     pub fn push_if(&self, f: impl FnOnce(&mut T) -> bool) -> bool {
-        let mut guard = self.write();
+        let mut guard = self.write_to_push("push_if()");
         let changed = guard.apply(f);
         if changed {
             guard.publish();
@@ -577,15 +625,45 @@ impl<T: ?Sized> Shared<T> {
     ///
     /// Returns `f`'s result and the version this push produced.
     ///
+    /// # The version must be the value's own
+    ///
+    /// `seen` must be the version *of the value `f` was computed from*: take both under one
+    /// lock, with [`ReadGuard::version`] (or [`snapshot`](Self::snapshot), or the guard a wait
+    /// returned). Reading the value and then calling [`version`](Self::version) separately is
+    /// wrong: a push can land in between, and `push_at` then accepts a change computed from
+    /// the older value, silently losing that push (`tests/push_pull.rs` reproduces it).
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    ///
+    /// let counter = Shared::new(0u64);
+    /// loop {
+    ///     // Right: the value and its version under one read lock.
+    ///     let (value, seen) = {
+    ///         let guard = counter.read();
+    ///         (*guard, guard.version())
+    ///     };
+    ///     // Wrong: `let value = *counter.read(); let seen = counter.version();`
+    ///     if counter.push_at(seen, |v| *v = value + 1).is_ok() {
+    ///         break; // else someone pushed meanwhile: compute again from the new value
+    ///     }
+    /// }
+    /// assert_eq!(*counter.read(), 1);
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Conflict`] when the version is no longer `seen`; `f` did not run.
+    ///
+    /// # Panics
+    ///
+    /// As [`push`](Self::push), when the version is still `seen` but the `Shared` is closed.
     ///
     /// ```
     /// use pushpull::Shared;
     ///
     /// let s = Shared::new(10);
-    /// let (value, seen) = s.pull();
+    /// let (value, seen) = s.snapshot();
     /// let (_, now) = s.push_at(seen, |v| *v = value * 2).unwrap();
     /// assert_eq!(now.get(), 1);
     /// // A second push based on the old snapshot is refused:
@@ -593,6 +671,8 @@ impl<T: ?Sized> Shared<T> {
     /// assert_eq!(conflict.current, now);
     /// assert_eq!(*s.read(), 20);
     /// ```
+    #[doc(alias = "compare_exchange")]
+    #[doc(alias = "compare_and_swap")]
     #[track_caller]
     pub fn push_at<R>(
         &self,
@@ -604,11 +684,12 @@ impl<T: ?Sized> Shared<T> {
         if current != seen {
             return Err(Conflict { current });
         }
-        let mut guard = self.write();
+        let mut guard = self.write_as("push_at()");
         let current = guard.version();
         if current != seen {
             return Err(Conflict { current });
         }
+        self.core.version.refuse_if_closed("push_at()");
         guard.publish();
         let result = guard.apply(f);
         Ok((result, guard.version()))
@@ -637,9 +718,9 @@ impl<T: ?Sized> Shared<T> {
     /// use std::panic::{catch_unwind, AssertUnwindSafe};
     ///
     /// let s = Shared::new(vec![1, 2]);
-    /// let _ = catch_unwind(AssertUnwindSafe(|| s.update(|v| { v.clear(); panic!("oops") })));
+    /// let _ = catch_unwind(AssertUnwindSafe(|| s.push(|v| { v.clear(); panic!("oops") })));
     /// assert!(s.is_poisoned());
-    /// s.update(|v| v.extend([1, 2])); // repair
+    /// s.push(|v| v.extend([1, 2])); // repair
     /// s.clear_poison();
     /// assert!(!s.is_poisoned());
     /// ```
