@@ -66,6 +66,9 @@ impl<T: ?Sized> Shared<T> {
     /// assert_eq!(puller.pull(), Some(2));
     /// assert_eq!(puller.pull(), None); // nothing new since
     /// ```
+    #[doc(alias = "subscribe")]
+    #[doc(alias = "receiver")]
+    #[doc(alias = "watch")]
     pub fn puller(&self) -> Puller<'_, T> {
         self.puller_at(self.version())
     }
@@ -121,6 +124,9 @@ impl<T: ?Sized> Shared<T> {
     /// let follower = thread::spawn(move || *puller.wait().unwrap()); // even though it came before the thread
     /// assert_eq!(follower.join().unwrap(), 1);
     /// ```
+    #[doc(alias = "subscribe")]
+    #[doc(alias = "receiver")]
+    #[doc(alias = "watch")]
     pub fn puller_arc(self: &Arc<Self>) -> ArcPuller<T> {
         self.puller_arc_at(self.version())
     }
@@ -303,6 +309,7 @@ impl<H: SharedHandle> PullerOf<H> {
     /// puller.mark_seen();
     /// assert!(!puller.has_changed());
     /// ```
+    #[doc(alias = "mark_unchanged")]
     pub fn mark_seen(&mut self) {
         self.seen = self.handle.shared_ref().version();
     }
@@ -317,6 +324,8 @@ impl<H: SharedHandle> PullerOf<H> {
     /// s.push(|v| v.push(2));
     /// assert_eq!(puller.pull(), Some(vec![1, 2]));
     /// ```
+    #[doc(alias = "borrow_and_update")]
+    #[doc(alias = "try_recv")]
     #[track_caller]
     pub fn pull(&mut self) -> Option<H::Value>
     where

@@ -216,6 +216,9 @@ impl<T: ?Sized> Shared<T> {
     /// let b = s.read(); // readers share
     /// assert_eq!(*a + *b, 10);
     /// ```
+    #[doc(alias = "borrow")]
+    #[doc(alias = "lock_shared")]
+    #[doc(alias = "get")]
     #[inline]
     #[track_caller]
     pub fn read(&self) -> ReadGuard<'_, T> {
@@ -278,6 +281,7 @@ impl<T: ?Sized> Shared<T> {
     /// }
     /// assert_eq!(*best.read(), 7);
     /// ```
+    #[doc(alias = "upgradable_read")]
     #[inline]
     #[track_caller]
     pub fn modify(&self) -> ModifyGuard<'_, T> {
@@ -357,6 +361,7 @@ impl<T: ?Sized> Shared<T> {
     /// drop(w);
     /// assert_eq!(*s.try_read().unwrap(), 1);
     /// ```
+    #[doc(alias = "try_borrow")]
     #[inline]
     #[track_caller]
     pub fn try_read(&self) -> Option<ReadGuard<'_, T>> {
@@ -401,6 +406,7 @@ impl<T: ?Sized> Shared<T> {
     /// drop(r);
     /// *s.try_write().unwrap() += 1;
     /// ```
+    #[doc(alias = "try_lock")]
     #[inline]
     #[track_caller]
     pub fn try_write(&self) -> Option<WriteGuard<'_, T>> {
