@@ -29,7 +29,7 @@ fn uncontended(c: &mut Criterion) {
         })
     });
     g.bench_function("write", |b| b.iter(|| *black_box(&s).write() += 1));
-    g.bench_function("update", |b| b.iter(|| black_box(&s).update(|v| *v += 1)));
+    g.bench_function("update", |b| b.iter(|| black_box(&s).push(|v| *v += 1)));
     g.finish();
 }
 
@@ -43,14 +43,14 @@ fn contended_updates(threads: u64, iters: u64) -> Duration {
             scope.spawn(|| {
                 barrier.wait();
                 for _ in 0..per {
-                    s.update(|v| *v += 1);
+                    s.push(|v| *v += 1);
                 }
             });
         }
         barrier.wait();
         let start = Instant::now();
         for _ in 0..per {
-            s.update(|v| *v += 1);
+            s.push(|v| *v += 1);
         }
         // The scope joins the other threads before returning; time until they are done.
         while *s.read() < per * threads {

@@ -110,7 +110,7 @@ async fn run(config: Config) -> Result<(), String> {
                 while seen.last_readings < total {
                     // The read guard is not `Send`: take what we need and drop it before the
                     // next `.await`.
-                    let readings = puller.wait_async().await.readings;
+                    let readings = puller.wait_async().await.unwrap().readings;
                     let version = puller.seen().get();
                     if version <= seen.last_version || readings < seen.last_readings {
                         return Err(format!(
@@ -132,7 +132,10 @@ async fn run(config: Config) -> Result<(), String> {
     let watcher = {
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
-            let half = stats.wait_until_async(|s| s.readings * 2 >= total).await;
+            let half = stats
+                .wait_until_async(|s| s.readings * 2 >= total)
+                .await
+                .unwrap();
             half.readings
         })
     };
@@ -157,7 +160,7 @@ async fn run(config: Config) -> Result<(), String> {
     if wg.panicked() > 0 {
         return Err(format!("{} worker(s) panicked", wg.panicked()));
     }
-    let (final_stats, version) = stats.pull();
+    let (final_stats, version) = stats.snapshot();
     println!("async_pull: {workers} worker threads x {pushes} pushes, {followers} follower tasks");
     println!("readings: {} (expected {total})", final_stats.readings);
     println!("versions published: {}", version.get());

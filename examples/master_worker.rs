@@ -193,7 +193,10 @@ fn run(config: Config) -> ExitCode {
 
     // Pull side: the master watches the aggregate while the workers push into it.
     let half = (tasks + 1) / 2;
-    match results.wait_until_for(timeout, |r| r.aggregate.count >= half) {
+    match results
+        .wait_until_for(timeout, |r| r.aggregate.count >= half)
+        .unwrap()
+    {
         Some(r) => println!(
             "halfway: {} results in at {}",
             r.aggregate.count,
@@ -217,7 +220,7 @@ fn run(config: Config) -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    let (results, version) = results.pull();
+    let (results, version) = results.snapshot();
     let mut sequential = Aggregate::default();
     for n in 1..=tasks {
         sequential.add(n, collatz_steps(n));

@@ -15,7 +15,8 @@
 //! correct ways (worker `i` uses style `i % 4`):
 //!
 //! * `push`: the read-modify-write as one closure under the write lock;
-//! * `update`: the same, returning a result (the value it produced);
+//! * `write`: a [`WriteGuard`](pushpull::WriteGuard) held for the change: its first mutable
+//!   access publishes, the lock is released (and the puller woken) when it is dropped;
 //! * `modify + upgrade`: the seed's intent written out, read the value under a
 //!   [`ModifyGuard`] (readers still get in), then [`ModifyGuard::upgrade`] and write
 //!   `value + 1`: no other writer can slip in between the read and the write;
@@ -44,7 +45,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "\
 usage: push_pull [--workers N] [--pushes K] [--pace-us US] [--timeout-secs S]
 
-Workers each add one to a shared tally K times (push, update, modify+upgrade, push_at),
+Workers each add one to a shared tally K times (push, write, modify+upgrade, push_at),
 a puller reports progress as versions advance, and the master checks nothing was lost.
 
 options:
@@ -107,14 +108,14 @@ struct Tally {
 #[derive(Clone, Copy, Debug)]
 enum Style {
     Push,
-    Update,
+    Write,
     ModifyUpgrade,
     PushAt,
 }
 
 const STYLES: [Style; 4] = [
     Style::Push,
-    Style::Update,
+    Style::Write,
     Style::ModifyUpgrade,
     Style::PushAt,
 ];
@@ -123,7 +124,7 @@ impl Style {
     fn name(self) -> &'static str {
         match self {
             Style::Push => "push",
-            Style::Update => "update",
+            Style::Write => "write",
             Style::ModifyUpgrade => "modify+upgrade",
             Style::PushAt => "push_at",
         }
@@ -140,13 +141,10 @@ fn worker(id: usize, style: Style, tally: &Shared<Tally>, pushes: u64, pace: Dur
                 t.value += 1;
                 t.per_worker[id] += 1;
             }),
-            Style::Update => {
-                let produced = tally.update(|t| {
-                    t.value += 1;
-                    t.per_worker[id] += 1;
-                    t.value
-                });
-                debug_assert!(produced >= 1);
+            Style::Write => {
+                let mut guard = tally.write();
+                guard.value += 1; // the first mutable access publishes
+                guard.per_worker[id] += 1;
             }
             Style::ModifyUpgrade => {
                 // The Go seed's intent: read the value, then write value + 1. The modify
@@ -162,9 +160,9 @@ fn worker(id: usize, style: Style, tally: &Shared<Tally>, pushes: u64, pace: Dur
                 // outside any lock, then push only if nobody pushed in between.
                 let (value, seen) = {
                     let guard = tally.read();
-                    (guard.value, tally.version()) // stable: writers are out while we read
+                    (guard.value, guard.version()) // the version of this very value
                 };
-                let next = value + 1;
+                let next = compute_next(value);
                 match tally.push_at(seen, |t| {
                     t.value = next;
                     t.per_worker[id] += 1;
@@ -179,6 +177,18 @@ fn worker(id: usize, style: Style, tally: &Shared<Tally>, pushes: u64, pace: Dur
         }
     }
     conflicts
+}
+
+/// The work a real program does between its snapshot and its push, outside any lock (here a
+/// short computation, a few microseconds): other workers' pushes land in this window, and
+/// `push_at` refuses the stale result instead of losing their updates.
+fn compute_next(value: u64) -> u64 {
+    let mut x = value;
+    for i in 0..1024u64 {
+        x = std::hint::black_box(x.rotate_left(7) ^ i);
+    }
+    std::hint::black_box(x);
+    value + 1
 }
 
 /// What the progress puller saw.
@@ -200,7 +210,10 @@ fn follow_progress(mut puller: ArcPuller<Tally>, expected: u64, stop: &AtomicBoo
     loop {
         // Bounded wait, so that a stop request is noticed even if nothing is pushed anymore.
         // (The read guard is dropped at once: only the value is kept.)
-        let pulled = puller.wait_for(Duration::from_millis(100)).map(|g| g.value);
+        let pulled = puller
+            .wait_for(Duration::from_millis(100))
+            .unwrap()
+            .map(|g| g.value);
         if let Some(value) = pulled {
             stats.wakeups += 1;
             stats.last_version = puller.seen().get();
@@ -307,7 +320,7 @@ fn run(config: Config) -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    let (final_tally, version) = tally.pull();
+    let (final_tally, version) = tally.snapshot();
     let versions = version.get();
     let lost = expected.saturating_sub(final_tally.value);
     let secs = elapsed.as_secs_f64();
@@ -317,15 +330,17 @@ fn run(config: Config) -> ExitCode {
     println!("per worker: {}", per_worker.join(" "));
     println!("versions published: {versions}");
     println!("lost updates: {lost}");
-    println!(
-        "push_at conflicts retried: {}",
-        conflicts.load(Ordering::Relaxed)
-    );
+    let retried = conflicts.load(Ordering::Relaxed);
+    if workers > Style::PushAt as usize {
+        println!(
+            "push_at conflicts retried: {retried} (another worker pushed between a snapshot and its push_at; nothing lost)"
+        );
+    }
     println!(
         "puller wake-ups: {} (last saw v{}; a puller gets the latest state, intermediate versions coalesce)",
         seen.wakeups, seen.last_version
     );
-    println!("time: {secs:.3} s");
+    println!("time: {}", cli::human(elapsed));
     println!(
         "throughput: {:.0} pushes/s{}",
         expected as f64 / secs.max(1e-9),

@@ -7,7 +7,7 @@
 //!
 //! * [`Shared<T>`]: a value with [`read`](Shared::read), [`modify`](Shared::modify)
 //!   (upgradable, see [`ModifyGuard::upgrade`]) and [`write`](Shared::write) guards, closure
-//!   helpers ([`with`](Shared::with), [`update`](Shared::update)), `try_*` and `try_*_for`
+//!   helpers ([`with`](Shared::with), [`push`](Shared::push)), `try_*` and `try_*_for`
 //!   variants, and a clear panic instead of a hang on re-entrant use.
 //! * Push / pull: every write that changes the value publishes a new [`Version`]; a
 //!   [`Puller`] checks for a change with one atomic load, [`pull`](PullerOf::pull)s the latest
@@ -44,7 +44,7 @@
 //! # Push, pull, versions
 //!
 //! Every publish bumps the `Shared`'s version by exactly one. Publishing happens on
-//! [`update`](Shared::update) / [`push`](Shared::push), on [`push_if`](Shared::push_if) when
+//! [`push`](Shared::push) and [`replace`](Shared::replace), on [`push_if`](Shared::push_if) when
 //! its closure returns `true`, on [`push_at`](Shared::push_at) when it wins, and when a
 //! [`WriteGuard`] is mutably dereferenced (once per guard). The version is bumped under the
 //! write lock; waiters are woken after it is released, and only if someone is waiting, so a
@@ -65,8 +65,39 @@
 //! let config = Arc::new(Shared::new("v1"));
 //! let mut puller = config.puller_arc(); // subscribed before the thread starts
 //! config.push(|c| *c = "v2"); // not missed
-//! let reader = std::thread::spawn(move || *puller.wait());
+//! let reader = std::thread::spawn(move || *puller.wait().unwrap());
 //! assert_eq!(reader.join().unwrap(), "v2");
+//! ```
+//!
+//! Every guard knows the version of the value it shows ([`ReadGuard::version`]): no publish
+//! can happen while it is held, so that is the version to give [`Shared::push_at`] for a
+//! change computed from it, and the version a wait woke for. (Reading the value, then
+//! [`Shared::version`] separately, lets a push land in between: see `push_at`.)
+//!
+//! # Closing
+//!
+//! [`Shared::close`] says "no more pushes": every wait for a change, blocking or async, timed
+//! or not, returns [`Closed`] once it has nothing left to deliver (a puller still gets the last
+//! change it has not seen first), at once if it starts after the close; a write after the
+//! close panics, naming the call. A [`Closer`] closes when dropped, also when its producer panics.
+//! The [`close`] module docs tell the whole contract.
+//!
+//! ```
+//! use pushpull::Shared;
+//! use std::sync::Arc;
+//!
+//! let config = Arc::new(Shared::new(1));
+//! let mut follower = config.puller_arc();
+//! let applied = std::thread::spawn(move || {
+//!     let mut applied = Vec::new();
+//!     while let Ok(value) = follower.wait() {
+//!         applied.push(*value);
+//!     }
+//!     applied // the loop ends at the close
+//! });
+//! config.replace(2);
+//! config.close();
+//! assert_eq!(applied.join().unwrap().last(), Some(&2));
 //! ```
 //!
 //! # Async
@@ -110,9 +141,9 @@
 //! wg.spawn(move || for _ in 0..100 { filler.push(|l| *l += 1) });
 //! // `block_on` stands for any executor (tokio's, a hand-written one, ...).
 //! block_on(async {
-//!     let first = *puller.wait_async().await; // some push after subscribing
+//!     let first = *puller.wait_async().await.unwrap(); // some push after subscribing
 //!     assert!(first >= 1);
-//!     let full = *level.wait_until_async(|l| *l == 100).await;
+//!     let full = *level.wait_until_async(|l| *l == 100).await.unwrap();
 //!     assert_eq!(full, 100);
 //!     wg.wait_async().await;
 //! });
@@ -149,7 +180,7 @@
 //!         let wg = WaitGroup::new();
 //!         for _ in 0..2 {
 //!             let data = data.clone();
-//!             wg.spawn(move || data.update(|v| *v += 1));
+//!             wg.spawn(move || data.push(|v| *v += 1));
 //!         }
 //!         wg.wait();
 //!         assert_eq!(*data.read(), 2);
@@ -196,6 +227,7 @@
 //! | `WaitGroup::done()` more often than `add()` | panic: "`pushpull::WaitGroup::done() called more times than add()`"; the count stays 0 | the same | the same |
 //! | `WaitGroup::add(n)` beyond `u32::MAX` outstanding | panic naming `WaitGroup::add`; the count is unchanged | the same | the same |
 //! | a worker panics holding a [`Token`] | its work counts as done; `wait` returns; [`WaitGroup::panicked`] counts it | the same | the same |
+//! | a write (`push`, `replace`, `push_if`, `push_at` at the current version, `write`, `ModifyGuard::upgrade`) after [`Shared::close`] | panic: "`pushpull::Shared: push() after close() ...`" naming the call, before any closure runs; nothing changes, nothing is poisoned (`try_write*` / `try_upgrade*`: `None` / the guard back) | the same | the same |
 //! | a panic with mutable access | the lock is released, the `Shared` is [poisoned](Shared::is_poisoned), waiters wake | the same | the same |
 //! | `wait()` on a group from a thread that holds one of its tokens | blocks forever (it waits for itself); use `wait_for` | the same | the same |
 //! | two paths take two `Shared`s (or a `Shared` and a [`WaitGroup::wait`] whose spawned workers take it) in opposite orders | panic "`pushpull: lock order inversion ...`" at the first inverted acquisition, before it blocks, naming both sides (or a log line: [`lock_order::set_on_inversion`]) | deadlock if two threads meet at the wrong moment; with the `lock-order-check` feature, as in debug | the same as release |
@@ -211,7 +243,7 @@
 //! ```compile_fail
 //! fn assert_send<T: Send>(_: T) {}
 //! let shared = pushpull::Shared::new(1);
-//! assert_send(shared.read()); // error[E0277]: `PhantomData<MutexGuard<'static, ()>>` cannot be sent
+//! assert_send(shared.read()); // error[E0277]: `MutexGuard<'static, GuardsStayOnTheirThread>` cannot be sent
 //! ```
 //!
 //! Dropping a `Shared` while a guard of it exists does not compile:
@@ -227,16 +259,20 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod close;
 mod deadline;
 pub mod lock_order;
 mod park;
 mod puller;
 mod shared;
 mod sync;
+mod thread_bound;
 mod version;
 mod wait_group;
 
+pub use close::{ArcCloser, Closed, Closer, CloserOf};
 pub use puller::{ArcPuller, Puller, PullerOf, SharedHandle, WaitAsync, WaitUntilAsync};
 pub use shared::{ModifyGuard, ReadGuard, Shared, WriteGuard};
+pub use thread_bound::GuardsStayOnTheirThread;
 pub use version::{Conflict, Version};
 pub use wait_group::{Token, WaitGroup, WaitGroupWait};

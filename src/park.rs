@@ -657,7 +657,8 @@ mod tests {
         shared.push(|n| *n = 5);
         assert_eq!(wakes(&count), 1);
         match wait.as_mut().poll(&mut cx) {
-            Poll::Ready(guard) => assert_eq!(*guard, 5),
+            Poll::Ready(Ok(guard)) => assert_eq!(*guard, 5),
+            Poll::Ready(Err(closed)) => panic!("{closed}: nobody closed it"),
             Poll::Pending => panic!("the push must complete the wait"),
         }
         let event = shared.core().event.lock();

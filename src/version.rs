@@ -5,7 +5,7 @@ use std::fmt;
 /// How many times a [`Shared`](crate::Shared) has been published to.
 ///
 /// A new `Shared` is at version 0; every publish (a [`push`](crate::Shared::push), an
-/// [`update`](crate::Shared::update), a [`WriteGuard`](crate::WriteGuard) that was mutably
+/// [`replace`](crate::Shared::replace), a [`WriteGuard`](crate::WriteGuard) that was mutably
 /// dereferenced, ...) adds exactly one. Versions of one `Shared` are totally ordered and
 /// never go back; versions of different `Shared`s are unrelated.
 ///

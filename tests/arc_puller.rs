@@ -27,7 +27,10 @@ fn an_arc_puller_created_before_spawn_misses_no_push() {
             let mut puller = shared.puller_arc();
             shared.push(|v| *v += 1000); // before the thread exists
             let follower = thread::spawn(move || {
-                let value = *puller.wait_for(TIMEOUT).expect("the push was missed");
+                let value = *puller
+                    .wait_for(TIMEOUT)
+                    .unwrap()
+                    .expect("the push was missed");
                 (value, puller.seen())
             });
             assert_eq!(follower.join().unwrap(), (round + 1000, Version::from(1)));
@@ -43,7 +46,7 @@ fn arc_puller_has_every_method_of_puller() {
     assert!(!puller.has_changed());
     assert_eq!(puller.seen(), Version::ZERO);
     assert_eq!(puller.pull(), None);
-    assert!(puller.wait_for(SHORT).is_none());
+    assert!(puller.wait_for(SHORT).unwrap().is_none());
 
     shared.push(|v| v.push(2));
     assert!(puller.has_changed());
@@ -59,9 +62,9 @@ fn arc_puller_has_every_method_of_puller() {
 
     let mut clone = puller.clone();
     shared.push(|v| v.push(4));
-    assert_eq!(*puller.wait(), [4]);
+    assert_eq!(*puller.wait().unwrap(), [4]);
     assert!(clone.has_changed(), "a clone has its own cursor");
-    assert_eq!(*clone.wait_for(TIMEOUT).unwrap(), [4]);
+    assert_eq!(*clone.wait_for(TIMEOUT).unwrap().unwrap(), [4]);
     assert!(format!("{puller:?}").contains("Puller"));
     assert_eq!(
         Arc::strong_count(&shared),
@@ -78,7 +81,7 @@ fn a_borrowed_pullers_guard_outlives_the_puller_borrow() {
     let shared = Shared::new(7);
     let mut puller: Puller<'_, i32> = shared.puller();
     shared.push(|n| *n += 1);
-    let guard = puller.wait_for(TIMEOUT).unwrap();
+    let guard = puller.wait_for(TIMEOUT).unwrap().unwrap();
     let seen = puller.seen(); // allowed while `guard` lives
     assert_eq!((*guard, seen.get()), (8, 1));
 }
@@ -94,7 +97,7 @@ fn many_arc_pullers_in_threads_all_see_the_last_push() {
                 thread::spawn(move || {
                     let mut last = 0;
                     while last < pushes {
-                        let value = *puller.wait_for(TIMEOUT).expect("lost wake-up");
+                        let value = *puller.wait_for(TIMEOUT).unwrap().expect("lost wake-up");
                         assert!(value > last, "never backwards, never twice");
                         assert_eq!(value, puller.seen().get(), "value belongs to its version");
                         last = value;
@@ -120,10 +123,10 @@ fn a_puller_at_the_current_version_waits_for_the_next_push() {
     let mut owned = shared.puller_arc_at(at);
     assert!(!borrowed.has_changed() && !owned.has_changed());
     assert_eq!((borrowed.pull(), owned.pull()), (None, None));
-    assert!(owned.wait_for(SHORT).is_none());
+    assert!(owned.wait_for(SHORT).unwrap().is_none());
 
     let (tx, rx) = mpsc::channel();
-    let follower = thread::spawn(move || tx.send(*owned.wait_for(TIMEOUT).unwrap()));
+    let follower = thread::spawn(move || tx.send(*owned.wait_for(TIMEOUT).unwrap().unwrap()));
     shared.push(|v| *v = "c");
     assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), "c");
     follower.join().unwrap().unwrap();
@@ -140,11 +143,11 @@ fn a_puller_behind_reports_the_latest_value_at_once() {
     let mut owned = shared.puller_arc_at(Version::ZERO);
     assert!(borrowed.has_changed() && owned.has_changed());
     assert_eq!(
-        *borrowed.wait_for(TIMEOUT).unwrap(),
+        *borrowed.wait_for(TIMEOUT).unwrap().unwrap(),
         5,
         "intermediate versions coalesce"
     );
-    assert_eq!(*owned.wait(), 5);
+    assert_eq!(*owned.wait().unwrap(), 5);
     assert_eq!((borrowed.seen().get(), owned.seen().get()), (5, 5));
     assert!(!owned.has_changed());
 }
@@ -158,10 +161,10 @@ fn a_puller_ahead_of_the_shared_reports_the_current_value_at_once() {
     shared.push(|n| *n += 1); // v1
     let mut owned = shared.puller_arc_at(Version::from(u64::MAX));
     assert!(owned.has_changed());
-    assert_eq!(*owned.wait_for(TIMEOUT).unwrap(), 11);
+    assert_eq!(*owned.wait_for(TIMEOUT).unwrap().unwrap(), 11);
     assert_eq!(owned.seen(), Version::from(1));
     assert!(
-        owned.wait_for(SHORT).is_none(),
+        owned.wait_for(SHORT).unwrap().is_none(),
         "from now on, only new publishes"
     );
 
@@ -169,7 +172,9 @@ fn a_puller_ahead_of_the_shared_reports_the_current_value_at_once() {
     assert_eq!(borrowed.pull(), Some(11));
     assert_eq!(u64::from(borrowed.seen()), 1);
     assert_eq!(
-        common::block_on(shared.puller_at(7.into()).wait_async()).clone(),
+        common::block_on(shared.puller_at(7.into()).wait_async())
+            .unwrap()
+            .clone(),
         11
     );
 }

@@ -81,7 +81,7 @@ fn tokio_tasks_follow_thread_pushes_with_wait_async() {
                     let mut last = 0;
                     let mut wakeups = 0;
                     while last < pushes {
-                        let value = *puller.wait_async().await;
+                        let value = *puller.wait_async().await.unwrap();
                         assert!(value > last, "never backwards, never twice");
                         assert_eq!(value, puller.seen().get());
                         last = value;
@@ -115,7 +115,9 @@ fn tokio_tasks_wait_until_async_for_a_condition() {
             .into_iter()
             .map(|target| {
                 let shared = Arc::clone(&shared);
-                tokio::spawn(async move { *shared.wait_until_async(|n| *n >= target).await })
+                tokio::spawn(
+                    async move { *shared.wait_until_async(|n| *n >= target).await.unwrap() },
+                )
             })
             .collect();
         let pusher = {
@@ -131,7 +133,10 @@ fn tokio_tasks_wait_until_async_for_a_condition() {
         }
         pusher.join().unwrap();
         // Already true: completes at the first poll.
-        assert_eq!(*shared.wait_until_async(|n| *n == 1_000).await, 1_000);
+        assert_eq!(
+            *shared.wait_until_async(|n| *n == 1_000).await.unwrap(),
+            1_000
+        );
     });
 }
 
@@ -180,15 +185,15 @@ fn block_on_executor_runs_every_async_wait() {
                 }
             })
         };
-        let first = *block_on(puller.wait_async());
+        let first = *block_on(puller.wait_async()).unwrap();
         assert!(first >= 1);
-        let last = *block_on(shared.wait_until_async(|v| *v == scaled(1_000) as u64));
+        let last = *block_on(shared.wait_until_async(|v| *v == scaled(1_000) as u64)).unwrap();
         assert_eq!(last, scaled(1_000) as u64);
         block_on(wg.wait_async());
         assert_eq!(wg.count(), 0);
         pusher.join().unwrap();
         let mut borrowed = shared.puller_at(pushpull::Version::ZERO);
-        assert_eq!(*block_on(borrowed.wait_async()), last);
+        assert_eq!(*block_on(borrowed.wait_async()).unwrap(), last);
     });
 }
 
@@ -205,7 +210,7 @@ fn block_on_ping_pong_through_two_shareds() {
             thread::spawn(move || {
                 block_on(async {
                     for _ in 0..rounds {
-                        let v = *from_ping.wait_async().await;
+                        let v = *from_ping.wait_async().await.unwrap();
                         pong.push(|p| *p = v);
                     }
                 })
@@ -214,7 +219,7 @@ fn block_on_ping_pong_through_two_shareds() {
         block_on(async {
             for i in 1..=rounds {
                 ping.push(|p| *p = i);
-                assert_eq!(*from_pong.wait_async().await, i);
+                assert_eq!(*from_pong.wait_async().await.unwrap(), i);
             }
         });
         partner.join().unwrap();
@@ -247,8 +252,8 @@ fn a_timed_out_wait_async_leaves_the_puller_as_it_was() {
                 drop(token);
             })
         };
-        assert_eq!(*puller.wait_async().await, 2);
-        assert_eq!(*shared.wait_until_async(|n| *n > 1).await, 2);
+        assert_eq!(*puller.wait_async().await.unwrap(), 2);
+        assert_eq!(*shared.wait_until_async(|n| *n > 1).await.unwrap(), 2);
         wg.wait_async().await;
         pusher.join().unwrap();
     });
@@ -280,7 +285,8 @@ fn a_dropped_waiter_never_strands_another() {
 
     assert_eq!(stays_count.wakes(), 1, "the staying waiter was woken");
     match poll_once(&mut stays, &stays_waker) {
-        Poll::Ready(guard) => assert_eq!(*guard, 1),
+        Poll::Ready(Ok(guard)) => assert_eq!(*guard, 1),
+        Poll::Ready(Err(closed)) => panic!("{closed}: nobody closed it"),
         Poll::Pending => panic!("the staying waiter must complete"),
     };
 }
@@ -296,7 +302,7 @@ fn cancelling_tasks_during_pushes_strands_no_other_task() {
             let mut cancelled = Vec::new();
             for i in 0..32 {
                 let mut puller = shared.puller_arc();
-                let task = tokio::spawn(async move { *puller.wait_async().await });
+                let task = tokio::spawn(async move { *puller.wait_async().await.unwrap() });
                 if i % 2 == 0 {
                     kept.push(task);
                 } else {
@@ -372,10 +378,16 @@ fn one_push_wakes_blocked_threads_and_pending_tasks() {
                     thread::spawn(move || {
                         barrier.wait();
                         if i == 0 {
-                            *puller.wait_for(TIMEOUT).expect("the thread was not woken")
+                            *puller
+                                .wait_for(TIMEOUT)
+                                .unwrap()
+                                .expect("the thread was not woken")
                         } else {
                             assert!(wg.wait_for(TIMEOUT), "the thread was not woken");
-                            *puller.wait_for(TIMEOUT).expect("the thread was not woken")
+                            *puller
+                                .wait_for(TIMEOUT)
+                                .unwrap()
+                                .expect("the thread was not woken")
                         }
                     })
                 })
@@ -395,7 +407,7 @@ fn one_push_wakes_blocked_threads_and_pending_tasks() {
             let tasks: Vec<_> = (0..8)
                 .map(|_| {
                     let mut puller = shared.puller_arc();
-                    rt.spawn(async move { *puller.wait_async().await })
+                    rt.spawn(async move { *puller.wait_async().await.unwrap() })
                 })
                 .collect();
 
@@ -404,8 +416,8 @@ fn one_push_wakes_blocked_threads_and_pending_tasks() {
             drop(token);
 
             assert_eq!(count.wakes(), 3, "every pending future was woken");
-            assert!(matches!(poll_once(&mut wait, &waker), Poll::Ready(g) if *g == 5));
-            assert!(matches!(poll_once(&mut until, &waker), Poll::Ready(g) if *g == 5));
+            assert!(matches!(poll_once(&mut wait, &waker), Poll::Ready(Ok(g)) if *g == 5));
+            assert!(matches!(poll_once(&mut until, &waker), Poll::Ready(Ok(g)) if *g == 5));
             assert!(poll_once(&mut group, &waker).is_ready());
             rt.block_on(async {
                 for task in tasks {
@@ -455,7 +467,7 @@ fn polling_while_another_thread_writes() {
         change_tx.send(()).unwrap();
         let value = loop {
             if let Poll::Ready(guard) = poll_once(&mut wait, &waker) {
-                break *guard;
+                break *guard.unwrap();
             }
         };
         assert_eq!(value, 1);
@@ -480,8 +492,8 @@ fn polling_while_another_thread_writes() {
             (1, 1),
             "the publish woke both"
         );
-        assert!(matches!(poll_once(&mut wait, &waker), Poll::Ready(g) if *g == 2));
-        assert!(matches!(poll_once(&mut other, &other_waker), Poll::Ready(g) if *g == 2));
+        assert!(matches!(poll_once(&mut wait, &waker), Poll::Ready(Ok(g)) if *g == 2));
+        assert!(matches!(poll_once(&mut other, &other_waker), Poll::Ready(Ok(g)) if *g == 2));
     });
 }
 
@@ -517,7 +529,7 @@ fn wait_until_async_polled_during_a_write_sleeps_until_the_publish() {
         );
         *shared.write() = 2;
         assert_eq!(second.wakes(), 2);
-        assert!(matches!(poll_once(&mut until, &second_waker), Poll::Ready(g) if *g == 2));
+        assert!(matches!(poll_once(&mut until, &second_waker), Poll::Ready(Ok(g)) if *g == 2));
     });
 }
 

@@ -1,4 +1,4 @@
-//! Runs the `push_pull`, `async_pull` and `master_worker` examples as child processes with small arguments
+//! Runs the `push_pull`, `async_pull`, `config_reload` and `master_worker` examples as child processes with small arguments
 //! and checks their report and exit code. Every child wait is bounded: a hung example is
 //! killed and the test fails.
 //!
@@ -143,14 +143,14 @@ fn async_pull_default_run_and_help() {
 
 #[test]
 fn push_pull_every_style_at_full_speed() {
-    // 6 workers: every style (push, update, modify+upgrade, push_at), some twice, unpaced so
+    // 6 workers: every style (push, write, modify+upgrade, push_at), some twice, unpaced so
     // the workers really contend.
     let run = run(
         "push_pull",
         &["--workers=6", "--pushes=3000", "--pace-us=0"],
     );
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    assert!(run.stdout.contains("push, update, modify+upgrade, push_at"));
+    assert!(run.stdout.contains("push, write, modify+upgrade, push_at"));
     assert_eq!(run.number("final value:"), 18_000);
     assert_eq!(run.number("versions published:"), 18_000);
     assert_eq!(run.number("lost updates:"), 0);
@@ -208,6 +208,56 @@ fn push_pull_rejects_bad_flags() {
             (&["--pace-us=fast"], "--pace-us expects a whole number"),
             (&["--bogus"], "unknown argument \"--bogus\""),
             (&["stray"], "unknown argument \"stray\""),
+        ],
+    );
+}
+
+#[test]
+fn config_reload_followers_stop_cleanly_at_the_close() {
+    let run = run(
+        "config_reload",
+        &[
+            "--reloads",
+            "30",
+            "--interval-ms",
+            "1",
+            "--threads",
+            "2",
+            "--tasks",
+            "6",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run
+        .stdout
+        .contains("reloader: pushed 30 configs, then closed (version v30, closed: true)"));
+    assert!(run
+        .field("followers:")
+        .starts_with("8 stopped on Closed, each at generation 30"));
+    assert!(run.field("watcher:").ends_with("ended with Closed"));
+    assert!(run
+        .stdout
+        .contains("OK: clean shutdown, all 8 followers and the watcher stopped"));
+    assert!(run.stderr.is_empty());
+}
+
+#[test]
+fn config_reload_at_full_speed_and_bad_flags() {
+    let run = run(
+        "config_reload",
+        &["--reloads", "2000", "--interval-ms", "0", "--tasks", "32"],
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.contains("OK: clean shutdown"));
+    assert_rejected(
+        "config_reload",
+        &[
+            (
+                &["--reloads", "0"],
+                "--reloads must be between 1 and 100000",
+            ),
+            (&["--tasks"], "--tasks needs a value"),
+            (&["--bogus"], "unknown argument \"--bogus\""),
         ],
     );
 }

@@ -36,7 +36,7 @@ fn cpu_used_by(wait: impl FnOnce()) -> Duration {
 fn puller_wait_for_on_a_quiet_shared_parks_instead_of_spinning() {
     let shared = Shared::new(0u64);
     let mut puller = shared.puller();
-    let cpu = cpu_used_by(|| assert!(puller.wait_for(WAIT).is_none()));
+    let cpu = cpu_used_by(|| assert!(puller.wait_for(WAIT).unwrap().is_none()));
     assert!(
         cpu < MAX_CPU,
         "an idle 100 ms Puller::wait_for used {cpu:?} of CPU"
@@ -46,7 +46,7 @@ fn puller_wait_for_on_a_quiet_shared_parks_instead_of_spinning() {
 #[test]
 fn wait_until_for_a_predicate_that_never_holds_parks_instead_of_spinning() {
     let shared = Shared::new(0u64);
-    let cpu = cpu_used_by(|| assert!(shared.wait_until_for(WAIT, |v| *v > 0).is_none()));
+    let cpu = cpu_used_by(|| assert!(shared.wait_until_for(WAIT, |v| *v > 0).unwrap().is_none()));
     assert!(
         cpu < MAX_CPU,
         "an idle 100 ms wait_until_for used {cpu:?} of CPU"
@@ -96,7 +96,9 @@ fn wait_until_under_frequent_pushes_parks_between_them() {
         let waiter = s.spawn(|| {
             let start = std::time::Instant::now();
             let cpu = cpu_used_by(|| {
-                let done = shared.wait_until_for(Duration::from_secs(30), |v| *v == PUSHES);
+                let done = shared
+                    .wait_until_for(Duration::from_secs(30), |v| *v == PUSHES)
+                    .unwrap();
                 assert_eq!(done.map(|g| *g), Some(PUSHES));
             });
             (cpu, start.elapsed())
@@ -125,7 +127,10 @@ fn four_consumers_of_paced_pushes_park_between_them() {
                 let mut puller = shared.puller();
                 s.spawn(move || {
                     cpu_used_by(|| loop {
-                        let v = puller.wait_for(Duration::from_secs(30)).map(|g| *g);
+                        let v = puller
+                            .wait_for(Duration::from_secs(30))
+                            .unwrap()
+                            .map(|g| *g);
                         match v {
                             Some(PUSHES) => break,
                             Some(_) => {}

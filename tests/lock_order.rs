@@ -177,14 +177,14 @@ fn timed_acquisitions_and_the_reads_inside_waits_count() {
     a.push(|v| *v += 1); // the puller has something to read: its wait takes the read lock
     let report = report_of(|| {
         let _b = b.modify();
-        puller.wait_for(Duration::ZERO).map(|g| *g)
+        puller.wait_for(Duration::ZERO).unwrap().map(|g| *g)
     });
     if let Some(report) = report {
         assert_contains_all(&report, &["lock order", "read in a wait"]);
     }
     let report = report_of(|| {
         let _b = b.write();
-        *a.wait_until(|_| true)
+        *a.wait_until(|_| true).unwrap()
     });
     if let Some(report) = report {
         assert_contains_all(&report, &["lock order", "read in a wait"]);

@@ -69,16 +69,16 @@ fn row_helpers_that_lock_while_holding_write_guard() {
     let s = leak(Shared::new(0));
     panics_where_tracked(
         WRITERS_TRACKED,
-        "pushpull::Shared: write() would deadlock",
+        "pushpull::Shared: push() would deadlock",
         move || {
             let _w = s.write();
-            s.update(|v| *v += 1);
+            s.push(|v| *v += 1);
         },
     );
     let s = leak(Shared::new(0));
     panics_where_tracked(
         WRITERS_TRACKED,
-        "pushpull::Shared: read() would deadlock",
+        "pushpull::Shared: with() would deadlock",
         move || {
             let _w = s.write();
             s.with(|v| *v);
@@ -87,10 +87,10 @@ fn row_helpers_that_lock_while_holding_write_guard() {
     let s = leak(Shared::new(0));
     panics_where_tracked(
         WRITERS_TRACKED,
-        "pushpull::Shared: read() would deadlock",
+        "pushpull::Shared: snapshot() would deadlock",
         move || {
             let _w = s.write();
-            s.pull();
+            s.snapshot();
         },
     );
 }
@@ -185,13 +185,16 @@ fn row_waits_while_holding_the_modify_guard() {
         let s = Shared::new(0);
         let mut puller = s.puller();
         let m = s.modify();
-        assert!(puller.wait_for(long).is_none(), "timed: None at once");
         assert!(
-            s.wait_until_for(long, |v| *v == 1).is_none(),
+            puller.wait_for(long).unwrap().is_none(),
+            "timed: None at once"
+        );
+        assert!(
+            s.wait_until_for(long, |v| *v == 1).unwrap().is_none(),
             "timed: None at once"
         );
         assert_eq!(
-            *s.wait_until(|v| *v == 0),
+            *s.wait_until(|v| *v == 0).unwrap(),
             0,
             "already true: no wait at all"
         );
@@ -241,14 +244,17 @@ fn row_waits_while_holding_the_write_guard() {
         let s = Shared::new(0);
         let mut puller = s.puller();
         let w = s.write();
-        assert!(puller.wait_for(timeout).is_none());
-        assert!(s.wait_until_for(timeout, |v| *v == 1).is_none());
+        assert!(puller.wait_for(timeout).unwrap().is_none());
+        assert!(s.wait_until_for(timeout, |v| *v == 1).unwrap().is_none());
         assert!(
-            s.wait_until_for(timeout, |v| *v == 0).is_none(),
+            s.wait_until_for(timeout, |v| *v == 0).unwrap().is_none(),
             "true, but unreadable"
         );
         drop(w);
-        assert_eq!(s.wait_until_for(TIMEOUT, |v| *v == 0).map(|g| *g), Some(0));
+        assert_eq!(
+            s.wait_until_for(TIMEOUT, |v| *v == 0).unwrap().map(|g| *g),
+            Some(0)
+        );
     });
 }
 
@@ -261,7 +267,7 @@ fn regression_wait_until_for_while_holding_the_write_guard_panicked_naming_read(
         let _w = s.write();
         let timeout = common::writer_own_timeout(Duration::from_secs(60));
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            s.wait_until_for(timeout, |v| *v == 1).is_none()
+            s.wait_until_for(timeout, |v| *v == 1).unwrap().is_none()
         }));
         match outcome {
             Ok(none) => assert!(none),
@@ -299,10 +305,10 @@ fn row_waits_while_holding_a_read_guard() {
         let s = Shared::new(0);
         let mut puller = s.puller();
         let r = s.read();
-        assert!(puller.wait_for(timeout).is_none());
-        assert!(s.wait_until_for(timeout, |v| *v == 1).is_none());
+        assert!(puller.wait_for(timeout).unwrap().is_none());
+        assert!(s.wait_until_for(timeout, |v| *v == 1).unwrap().is_none());
         assert_eq!(
-            s.wait_until_for(timeout, |v| *v == 0).map(|g| *g),
+            s.wait_until_for(timeout, |v| *v == 0).unwrap().map(|g| *g),
             Some(0),
             "already true"
         );
@@ -328,10 +334,10 @@ fn row_write_while_holding_read_guard() {
     let s = leak(Shared::new(0));
     panics_where_tracked(
         READERS_TRACKED,
-        "pushpull::Shared: write() would deadlock: this thread already holds a ReadGuard",
+        "pushpull::Shared: push() would deadlock: this thread already holds a ReadGuard",
         move || {
             let _r = WriteGuard::downgrade(s.write());
-            s.update(|v| *v += 1);
+            s.push(|v| *v += 1);
         },
     );
     if READERS_TRACKED {
@@ -572,10 +578,10 @@ fn row_panic_with_mutable_access_releases_poisons_and_wakes() {
         let s = Shared::new(0);
         thread::scope(|sc| {
             let mut puller = s.puller();
-            let waiter = sc.spawn(move || puller.wait_for(TIMEOUT).map(|g| *g));
+            let waiter = sc.spawn(move || puller.wait_for(TIMEOUT).unwrap().map(|g| *g));
             thread::sleep(Duration::from_millis(2)); // make "waiter parked" likely
             let r = catch_unwind(AssertUnwindSafe(|| {
-                s.update(|v| {
+                s.push(|v| {
                     *v = 1;
                     panic!("{EXPECTED} mutable access");
                 })
@@ -619,9 +625,9 @@ fn regression_puller_wait_for_after_own_publish_under_held_write_guard_panicked_
         *w += 1; // publishes v1 while the lock is still held
         assert!(puller.has_changed());
         let timeout = common::writer_own_timeout(Duration::from_secs(60));
-        assert!(puller.wait_for(timeout).is_none());
+        assert!(puller.wait_for(timeout).unwrap().is_none());
         drop(w);
-        assert_eq!(*puller.wait_for(TIMEOUT).unwrap(), 1);
+        assert_eq!(*puller.wait_for(TIMEOUT).unwrap().unwrap(), 1);
     });
     let s = leak(Shared::new(0));
     panics_where_tracked(
@@ -634,4 +640,57 @@ fn regression_puller_wait_for_after_own_publish_under_held_write_guard_panicked_
             let _ = puller.wait();
         },
     );
+}
+
+// Row: a write after `Shared::close` (`write`, the push family, `replace`, an upgrade) -> panic
+// naming the call; nothing changes, nothing is poisoned; the `try_*` twins give up instead.
+// The same in every build.
+
+#[test]
+fn row_a_write_after_close_panics_naming_the_call_and_changes_nothing() {
+    let shared = Shared::new(vec![1]);
+    shared.close();
+    for (call, msg) in [
+        ("push()", panic_message_of(|| shared.push(|v| v.push(2)))),
+        ("replace()", panic_message_of(|| shared.replace(vec![]))),
+        (
+            "push_if()",
+            panic_message_of(|| shared.push_if(|v| v.is_empty())),
+        ),
+        (
+            "push_at()",
+            panic_message_of(|| shared.push_at(shared.version(), |v| v.push(2))),
+        ),
+        ("write()", panic_message_of(|| shared.write().len())),
+        (
+            "ModifyGuard::upgrade()",
+            panic_message_of(|| ModifyGuard::upgrade(shared.modify()).len()),
+        ),
+    ] {
+        assert_contains_all(
+            &msg,
+            &["pushpull::Shared: ", call, " after close()", "is_closed()"],
+        );
+    }
+    let mut ran = false;
+    let _ = panic_message_of(|| shared.push_if(|_| std::mem::replace(&mut ran, true)));
+    assert!(!ran, "the closure of a push after close never runs");
+    assert_eq!(
+        (shared.read().clone(), shared.version().get()),
+        (vec![1], 0)
+    );
+    assert!(
+        !shared.is_poisoned(),
+        "a refused write is not a half-done change"
+    );
+    // Every lock was let go of before the panic, and the non-panicking twins give up.
+    assert!(shared.try_write().is_none());
+    assert!(shared.try_write_for(Duration::from_secs(3600)).is_none());
+    let modify = shared
+        .try_modify()
+        .expect("reading goes on, a modifier included");
+    let modify = ModifyGuard::try_upgrade(modify).map(|_| ()).unwrap_err();
+    assert!(ModifyGuard::try_upgrade_for(modify, Duration::from_secs(3600)).is_err());
+    // A stale version is a plain conflict, refused before the lock.
+    assert!(shared.push_at(7.into(), |_| ()).is_err());
 }

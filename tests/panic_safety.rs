@@ -17,7 +17,7 @@ use std::time::Duration;
 type Panicker = fn(&Shared<Vec<i32>>);
 
 fn in_update(s: &Shared<Vec<i32>>) {
-    s.update(|v| {
+    s.push(|v| {
         v.clear();
         panic!("{EXPECTED} update");
     })
@@ -72,12 +72,14 @@ fn check_panic_poisons_releases_and_wakes(name: &str, panicker: Panicker) {
             let (shared_ref, barrier_ref) = (&shared, &barrier);
             let pull_waiter = s.spawn(move || {
                 barrier_ref.wait();
-                let guard = puller.wait_for(TIMEOUT).map(|g| g.clone());
+                let guard = puller.wait_for(TIMEOUT).unwrap().map(|g| g.clone());
                 (guard, shared_ref.is_poisoned(), puller.seen())
             });
             let until_waiter = s.spawn(move || {
                 barrier_ref.wait();
-                let guard = shared_ref.wait_until_for(TIMEOUT, |v| v.is_empty());
+                let guard = shared_ref
+                    .wait_until_for(TIMEOUT, |v| v.is_empty())
+                    .unwrap();
                 guard.map(|g| g.clone())
             });
             barrier.wait();
@@ -108,7 +110,7 @@ fn check_panic_poisons_releases_and_wakes(name: &str, panicker: Panicker) {
         assert!(shared.try_modify().is_some(), "{name}: the lock is free");
         assert!(format!("{shared:?}").contains("poisoned: true"));
         // Access is never refused; repair, then clear.
-        shared.update(|v| v.extend([1, 2]));
+        shared.push(|v| v.extend([1, 2]));
         assert!(
             shared.is_poisoned(),
             "a successful write does not clear the flag by itself"
@@ -350,12 +352,12 @@ fn a_panicking_worker_holding_a_token_is_counted_and_does_not_hang_wait() {
         let shared = Arc::clone(&shared);
         handles.push(wg.spawn(move || {
             if i % 2 == 0 {
-                shared.update(|v| {
+                shared.push(|v| {
                     *v += 1;
                     panic!("{EXPECTED} worker {i}");
                 });
             } else {
-                shared.update(|v| *v += 1);
+                shared.push(|v| *v += 1);
             }
         }));
     }

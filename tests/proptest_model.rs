@@ -119,7 +119,7 @@ fn run_sequential(ops: Vec<Op>) -> Result<(), TestCaseError> {
         let before = model.version;
         match op.clone() {
             Op::Update(x) => {
-                let len = shared.update(|v| {
+                let len = shared.push(|v| {
                     v.push(x);
                     v.len()
                 });
@@ -176,12 +176,12 @@ fn run_sequential(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Pop => {
-                let popped = shared.update(|v| v.pop());
+                let popped = shared.push(|v| v.pop());
                 prop_assert_eq!(popped, model.state.pop());
                 model.publish();
             }
             Op::Pull => {
-                let (value, version) = shared.pull();
+                let (value, version) = shared.snapshot();
                 prop_assert_eq!(&value, &model.state);
                 prop_assert_eq!(version.get(), model.version);
             }
@@ -214,7 +214,10 @@ fn run_sequential(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 model.puller_seen[i] = model.version;
             }
             Op::PullerWaitForNow(i) => {
-                let got = pullers[i].wait_for(Duration::ZERO).map(|g| g.clone());
+                let got = pullers[i]
+                    .wait_for(Duration::ZERO)
+                    .unwrap()
+                    .map(|g| g.clone());
                 if model.puller_seen[i] != model.version {
                     prop_assert_eq!(got.as_ref(), Some(&model.state));
                     model.puller_seen[i] = model.version;
@@ -274,7 +277,7 @@ fn run_sequential(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::PanicInUpdate(x) => {
                 let r = catch_unwind(AssertUnwindSafe(|| {
-                    shared.update(|v| {
+                    shared.push(|v| {
                         v.push(x);
                         panic!("{EXPECTED} in update");
                     })
@@ -301,6 +304,7 @@ fn run_sequential(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let contains = model.state.contains(&x);
                 let got = shared
                     .wait_until_for(Duration::ZERO, |v| v.contains(&x))
+                    .unwrap()
                     .is_some();
                 prop_assert_eq!(got, contains);
             }
@@ -375,7 +379,7 @@ impl Change {
     fn apply(self, s: &Shared<i64>) {
         match self {
             Change::Push(x) => s.push(|v| *v += x),
-            Change::Update(x) => s.update(|v| *v += x),
+            Change::Update(x) => s.push(|v| *v += x),
             Change::ModifyUpgrade(x) => {
                 let m = s.modify();
                 let seen = *m;
@@ -386,7 +390,7 @@ impl Change {
                 let _ = *m;
             }
             Change::PushAtRetry(x) => loop {
-                let (value, seen) = s.pull();
+                let (value, seen) = s.snapshot();
                 if s.push_at(seen, |v| *v = value + x).is_ok() {
                     break;
                 }

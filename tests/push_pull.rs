@@ -23,6 +23,7 @@ fn puller_sees_strictly_increasing_versions_ending_at_the_last_push() {
                 while last.get() < pushes {
                     let guard = puller
                         .wait_for(TIMEOUT)
+                        .expect("not closed")
                         .expect("a push must wake the puller");
                     let seen = puller.seen();
                     assert!(
@@ -64,7 +65,7 @@ fn pull_is_a_consistent_snapshot_under_concurrent_pushes() {
             s.spawn(|| {
                 let mut last = 0;
                 while !done.load(Ordering::Acquire) {
-                    let (value, version) = shared.pull();
+                    let (value, version) = shared.snapshot();
                     assert_eq!(value, version.get(), "value and version from one instant");
                     assert!(version.get() >= last);
                     last = version.get();
@@ -79,17 +80,23 @@ fn wait_for_on_a_quiet_shared_returns_none() {
     bounded("quiet wait_for", || {
         let shared = Shared::new(1);
         let mut puller = shared.puller();
-        assert!(puller.wait_for(SHORT).is_none());
+        assert!(puller.wait_for(SHORT).unwrap().is_none());
         assert_eq!(
             puller.seen(),
             Version::ZERO,
             "a timed-out wait moves nothing"
         );
-        assert!(shared.wait_until_for(SHORT, |v| *v == 2).is_none());
+        assert!(shared.wait_until_for(SHORT, |v| *v == 2).unwrap().is_none());
         // A zero timeout is a poll.
-        assert!(puller.wait_for(std::time::Duration::ZERO).is_none());
+        assert!(puller
+            .wait_for(std::time::Duration::ZERO)
+            .unwrap()
+            .is_none());
         shared.push(|v| *v = 2);
-        assert_eq!(*puller.wait_for(std::time::Duration::ZERO).unwrap(), 2);
+        assert_eq!(
+            *puller.wait_for(std::time::Duration::ZERO).unwrap().unwrap(),
+            2
+        );
     });
 }
 
@@ -105,9 +112,9 @@ fn push_if_false_neither_bumps_nor_wakes() {
                 barrier.wait();
                 // No publish happens during this wait: it must time out, however long the
                 // pushes below take.
-                let first = puller.wait_for(SHORT).map(|g| *g);
+                let first = puller.wait_for(SHORT).unwrap().map(|g| *g);
                 barrier.wait();
-                let second = puller.wait_for(TIMEOUT).map(|g| *g);
+                let second = puller.wait_for(TIMEOUT).unwrap().map(|g| *g);
                 (first, second, puller.seen())
             });
             barrier.wait();
@@ -134,7 +141,7 @@ fn push_if_false_neither_bumps_nor_wakes() {
 #[test]
 fn push_at_with_a_stale_version_conflicts_and_reports_the_current_one() {
     let shared = Shared::new(10);
-    let (value, seen) = shared.pull();
+    let (value, seen) = shared.snapshot();
     assert_eq!((value, seen), (10, Version::ZERO));
     let ((), now) = shared.push_at(seen, |v| *v = value + 1).unwrap();
     assert_eq!(now.get(), 1);
@@ -186,7 +193,7 @@ fn push_at_retry_loops_from_three_threads_lose_no_update() {
                 s.spawn(|| {
                     for _ in 0..per_thread {
                         loop {
-                            let (value, seen) = shared.pull();
+                            let (value, seen) = shared.snapshot();
                             let next = value + 1; // "compute" outside the lock
                             match shared.push_at(seen, |v| *v = next) {
                                 Ok((_, now)) => {
@@ -209,15 +216,96 @@ fn push_at_retry_loops_from_three_threads_lose_no_update() {
     assert_eq!(shared.version().get(), threads * per_thread);
 }
 
+/// The pairing `push_at`'s docs warn about, replayed step by step: the value read under one
+/// lock and the version read after it let a push land in between, and `push_at` accepts a
+/// change computed from the older value: that push is lost. The version of the guard itself
+/// (`ReadGuard::version`) refuses it.
+#[test]
+fn push_at_with_the_version_read_after_the_value_loses_the_push_in_between() {
+    // Wrong: value, then version.
+    let shared = Shared::new(0u64);
+    let value = *shared.read(); // 0
+    shared.push(|v| *v += 1); // another worker's increment lands here (v1)
+    let seen = shared.version(); // v1: not the version of `value`
+    assert!(shared.push_at(seen, |v| *v = value + 1).is_ok());
+    assert_eq!(
+        *shared.read(),
+        1,
+        "two increments, one survived: a lost update"
+    );
+
+    // Right: the value and its own version under one lock.
+    let shared = Shared::new(0u64);
+    let (value, seen) = {
+        let guard = shared.read();
+        (*guard, guard.version())
+    };
+    shared.push(|v| *v += 1);
+    let conflict = shared.push_at(seen, |v| *v = value + 1).unwrap_err();
+    assert_eq!(conflict.current.get(), 1);
+    let (value, seen) = shared.snapshot(); // the same pairing, as one call
+    shared.push_at(seen, |v| *v = value + 1).unwrap();
+    assert_eq!(*shared.read(), 2, "both increments kept");
+}
+
+/// The right pairing (`ReadGuard::version`) under real contention: nothing lost.
+#[test]
+fn push_at_with_the_guards_own_version_loses_nothing_under_contention() {
+    let per_thread = scaled(5_000) as u64;
+    let threads = 4;
+    let shared = bounded("optimistic counters", move || {
+        let shared = Shared::new(0u64);
+        thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..per_thread {
+                        loop {
+                            let (value, seen) = {
+                                let guard = shared.read();
+                                (*guard, guard.version())
+                            };
+                            if shared.push_at(seen, |v| *v = value + 1).is_ok() {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        shared
+    });
+    assert_eq!(*shared.read(), threads * per_thread);
+}
+
+/// The guard a wait returns tells which version it was woken for, while it borrows the puller
+/// (`puller.seen()` cannot be called then, for an `ArcPuller`).
+#[test]
+fn the_guard_of_a_wait_knows_its_version() {
+    let shared = Arc::new(Shared::new(0u64));
+    let mut puller = shared.puller_arc();
+    shared.push(|v| *v = 10);
+    shared.push(|v| *v = 20);
+    let guard = puller.wait().unwrap();
+    assert_eq!((*guard, guard.version().get()), (20, 2));
+    drop(guard);
+    assert_eq!(puller.seen().get(), 2);
+    let modify = shared.modify();
+    assert_eq!(modify.version().get(), 2);
+    let mut write = pushpull::ModifyGuard::upgrade(modify);
+    assert_eq!(write.version().get(), 2, "not published yet");
+    *write = 30;
+    assert_eq!(write.version().get(), 3, "its own publish");
+}
+
 #[test]
 fn wait_until_returns_at_once_when_already_true() {
     // Nobody ever publishes: an untimed wait_until must still return (checked in `bounded`).
     bounded("wait_until already true", || {
         let shared = Shared::new(5);
-        let guard = shared.wait_until(|v| *v == 5);
+        let guard = shared.wait_until(|v| *v == 5).unwrap();
         assert_eq!(*guard, 5);
         drop(guard);
-        let guard = shared.wait_until_for(TIMEOUT, |v| *v > 0).unwrap();
+        let guard = shared.wait_until_for(TIMEOUT, |v| *v > 0).unwrap().unwrap();
         assert_eq!(*guard, 5);
     });
 }
@@ -239,6 +327,7 @@ fn wait_until_for_sees_a_condition_reached_by_another_thread() {
                     calls += 1;
                     *v == steps
                 })
+                .expect("not closed")
                 .expect("the condition is reached");
             assert_eq!(*guard, steps);
             assert!(calls >= 1);
@@ -256,7 +345,7 @@ fn a_write_guard_only_read_through_does_not_bump_nor_wake() {
             let barrier = &barrier;
             let waiter = s.spawn(move || {
                 barrier.wait();
-                let woke = puller.wait_for(SHORT).is_some();
+                let woke = puller.wait_for(SHORT).unwrap().is_some();
                 (woke, puller)
             });
             barrier.wait();
@@ -286,7 +375,7 @@ fn one_push_wakes_every_waiting_puller() {
                     let barrier = &barrier;
                     s.spawn(move || {
                         barrier.wait();
-                        let value = puller.wait_for(TIMEOUT).map(|g| *g);
+                        let value = puller.wait_for(TIMEOUT).unwrap().map(|g| *g);
                         (value, puller.seen())
                     })
                 })
@@ -317,7 +406,10 @@ fn ping_pong_never_loses_a_wakeup() {
             let pong_ref = &pong;
             s.spawn(move || {
                 for i in 1..=rounds {
-                    let v = *from_ping.wait_for(TIMEOUT).expect("lost wake-up (ping)");
+                    let v = *from_ping
+                        .wait_for(TIMEOUT)
+                        .unwrap()
+                        .expect("lost wake-up (ping)");
                     assert_eq!(v, i);
                     pong_ref.push(|p| *p = i);
                 }
@@ -325,7 +417,10 @@ fn ping_pong_never_loses_a_wakeup() {
             let mut from_pong = pong.puller();
             for i in 1..=rounds {
                 ping.push(|p| *p = i);
-                let v = *from_pong.wait_for(TIMEOUT).expect("lost wake-up (pong)");
+                let v = *from_pong
+                    .wait_for(TIMEOUT)
+                    .unwrap()
+                    .expect("lost wake-up (pong)");
                 assert_eq!(v, i);
             }
         });
@@ -375,7 +470,7 @@ fn puller_pull_pull_with_has_changed_mark_seen_seen() {
     // A puller that is told it missed nothing waits for the next push.
     let mut late = shared.puller();
     shared.push(|v| v.push(9));
-    let guard = late.wait_for(TIMEOUT).expect("a push happened");
+    let guard = late.wait_for(TIMEOUT).unwrap().expect("a push happened");
     assert_eq!(*guard, [9]);
     drop(guard);
     assert_eq!(late.seen().get(), 5);
@@ -384,7 +479,7 @@ fn puller_pull_pull_with_has_changed_mark_seen_seen() {
 #[test]
 fn publishes_are_counted_exactly_once_each() {
     let shared = Shared::new(0);
-    shared.update(|v| *v += 1); // 1
+    shared.push(|v| *v += 1); // 1
     shared.push(|v| *v += 1); // 2
     assert!(shared.push_if(|v| {
         *v += 1;
@@ -432,7 +527,7 @@ fn untimed_puller_wait_returns_after_a_push_from_another_thread() {
                 let mut puller = shared.puller();
                 let pusher = &shared;
                 s.spawn(move || pusher.push(|v| *v = 3));
-                let value = *puller.wait();
+                let value = *puller.wait().unwrap();
                 value
             })
         }

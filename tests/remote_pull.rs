@@ -194,6 +194,7 @@ fn client_sees_strictly_increasing_versions_ending_at_the_servers_last() {
     let conns = server
         .conns()
         .wait_until_for(LIMIT, |c| c.active == 0)
+        .unwrap()
         .map(|c| *c)
         .expect("connections still open");
     assert_eq!(conns.total, 2);
@@ -420,6 +421,7 @@ fn server_survives_clients_that_vanish_mid_request() {
     let conns = server
         .conns()
         .wait_until_for(LIMIT, |c| c.total == 4 && c.active == 0)
+        .unwrap()
         .map(|c| *c)
         .expect("connection threads did not end");
     assert_eq!(conns.refused, 0);
@@ -575,6 +577,7 @@ fn server_turns_away_connections_beyond_its_limit() {
     assert!(server
         .conns()
         .wait_until_for(LIMIT, |c| c.active < 2)
+        .unwrap()
         .is_some());
     let mut c = Raw::open(&server);
     assert_eq!(c.ask(b"PULL 0\n"), "STATE 1 tick=1 sum=1 finished=false");
@@ -616,6 +619,7 @@ fn shutdown_says_bye_to_waiting_clients() {
     assert!(server
         .conns()
         .wait_until_for(LIMIT, |c| c.active == 1)
+        .unwrap()
         .is_some());
     assert!(
         server.shutdown(LIMIT),

@@ -30,7 +30,7 @@ fn four_threads_of_update_increments_sum_exactly() {
             for _ in 0..4 {
                 s.spawn(|| {
                     for _ in 0..per_thread {
-                        counter.update(|n| *n += 1);
+                        counter.push(|n| *n += 1);
                     }
                 });
             }
@@ -486,7 +486,7 @@ fn get_mut_into_inner_default_from() {
     // into_inner of a poisoned Shared still gives the value.
     let p = Shared::new(1);
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        p.update(|v| {
+        p.push(|v| {
             *v = 2;
             panic!("half done")
         })
@@ -500,7 +500,7 @@ fn with_and_update_return_the_closure_result() {
     let s = Shared::new(vec![1, 2, 3]);
     assert_eq!(s.with(|v| v.iter().sum::<i32>()), 6);
     assert_eq!(s.version().get(), 0);
-    let len = s.update(|v| {
+    let len = s.push(|v| {
         v.push(4);
         v.len()
     });
@@ -565,7 +565,7 @@ fn unsized_slice_through_box_coercion() {
     assert_eq!(slice.read().len(), 3);
     slice.write()[1] = 20;
     assert_eq!(slice.version().get(), 1);
-    slice.update(|v| v.iter_mut().for_each(|x| *x *= 2));
+    slice.push(|v| v.iter_mut().for_each(|x| *x *= 2));
     assert_eq!(&*slice.read(), &[2, 40, 6]);
     let mut puller = slice.puller();
     slice.push(|v| v[0] = 0);
@@ -607,7 +607,7 @@ fn unsized_trait_object() {
                 for _ in 0..2 {
                     s.spawn(|| {
                         for _ in 0..per_thread {
-                            shared.update(|c| c.bump());
+                            shared.push(|c| c.bump());
                         }
                     });
                 }

@@ -69,7 +69,7 @@ fn worker(id: u64, ops: usize, shared: &Shared<State>) -> Tally {
         let by = (rng.next() % 7) as i64 - 3;
         match rng.next() % 18 {
             0 => {
-                shared.update(|s| s.bump(by));
+                shared.push(|s| s.bump(by));
                 tally.sum += by;
                 tally.publishes += 1;
             }
@@ -107,7 +107,7 @@ fn worker(id: u64, ops: usize, shared: &Shared<State>) -> Tally {
                 check_consistent(&r, shared);
             }
             5 => loop {
-                let (value, seen) = shared.pull();
+                let (value, seen) = shared.snapshot();
                 check_consistent(&value, shared);
                 let mut next = value;
                 next.bump(by);
@@ -155,7 +155,7 @@ fn worker(id: u64, ops: usize, shared: &Shared<State>) -> Tally {
             }
             10 => {
                 let _ = puller.has_changed();
-                if let Some(g) = puller.wait_for(Duration::ZERO) {
+                if let Ok(Some(g)) = puller.wait_for(Duration::ZERO) {
                     check_consistent(&g, shared);
                     drop(g);
                     assert!(puller.seen() > last_seen);
@@ -166,6 +166,7 @@ fn worker(id: u64, ops: usize, shared: &Shared<State>) -> Tally {
                 // Already true (the value went through version 0): returns at once.
                 let g = shared
                     .wait_until_for(TIMEOUT, |s| s.a == s.b || shared.is_poisoned())
+                    .unwrap()
                     .expect("a condition that holds must not time out");
                 check_consistent(&g, shared);
             }
@@ -192,7 +193,7 @@ fn worker(id: u64, ops: usize, shared: &Shared<State>) -> Tally {
                 // Rarely: a panic between the two assignments.
                 if i % 97 == 0 {
                     let r = catch_unwind(AssertUnwindSafe(|| {
-                        shared.update(|s| {
+                        shared.push(|s| {
                             s.counter += by;
                             s.a = s.counter;
                             panic!("{EXPECTED} torn update");
@@ -295,6 +296,7 @@ fn many_pullers_follow_many_pushers_to_the_end() {
             while last.get() < 2 * pushes {
                 let g = puller
                     .wait_for(TIMEOUT)
+                    .unwrap()
                     .expect("a publish is coming: lost wake-up?");
                 assert!(*g <= 2 * pushes);
                 drop(g);

@@ -24,7 +24,7 @@ fn regression_puller_wait_for_blocked_until_another_threads_writer_let_go() {
     bounded("Puller::wait_for while written elsewhere", || {
         let s = Shared::new(0);
         let mut puller = s.puller();
-        let got = while_written_elsewhere(&s, None, || puller.wait_for(WAIT).map(|g| *g));
+        let got = while_written_elsewhere(&s, None, || puller.wait_for(WAIT).unwrap().map(|g| *g));
         assert_eq!(got, None, "nothing was published");
         assert_eq!(puller.seen().get(), 0);
     });
@@ -35,14 +35,15 @@ fn regression_puller_wait_for_returned_some_only_after_a_publishing_writer_let_g
     bounded("Puller::wait_for, published, lock still held", || {
         let s = Shared::new(0);
         let mut puller = s.puller();
-        let got =
-            while_written_elsewhere(&s, Some(|v| *v = 1), || puller.wait_for(WAIT).map(|g| *g));
+        let got = while_written_elsewhere(&s, Some(|v| *v = 1), || {
+            puller.wait_for(WAIT).unwrap().map(|g| *g)
+        });
         // v1 was published, but its value cannot be read before the writer lets go: the wait
         // gives up by its deadline and the puller stays at v0, so the next wait sees v1.
         assert_eq!(got, None);
         assert_eq!(puller.seen().get(), 0);
         assert!(puller.has_changed());
-        assert_eq!(puller.wait_for(TIMEOUT).map(|g| *g), Some(1));
+        assert_eq!(puller.wait_for(TIMEOUT).unwrap().map(|g| *g), Some(1));
         assert_eq!(puller.seen().get(), 1);
     });
 }
@@ -51,14 +52,18 @@ fn regression_puller_wait_for_returned_some_only_after_a_publishing_writer_let_g
 fn regression_wait_until_for_blocked_until_another_threads_writer_let_go() {
     bounded("wait_until_for while written elsewhere", || {
         let s = Shared::new(0);
-        let got =
-            while_written_elsewhere(&s, None, || s.wait_until_for(WAIT, |v| *v == 1).map(|g| *g));
+        let got = while_written_elsewhere(&s, None, || {
+            s.wait_until_for(WAIT, |v| *v == 1).unwrap().map(|g| *g)
+        });
         assert_eq!(got, None);
         let got = while_written_elsewhere(&s, Some(|v| *v = 1), || {
-            s.wait_until_for(WAIT, |v| *v == 1).map(|g| *g)
+            s.wait_until_for(WAIT, |v| *v == 1).unwrap().map(|g| *g)
         });
         assert_eq!(got, None, "true only once the writer lets go");
-        assert_eq!(s.wait_until_for(TIMEOUT, |v| *v == 1).map(|g| *g), Some(1));
+        assert_eq!(
+            s.wait_until_for(TIMEOUT, |v| *v == 1).unwrap().map(|g| *g),
+            Some(1)
+        );
     });
 }
 
@@ -74,7 +79,7 @@ fn regression_a_parked_timed_wait_returns_by_its_deadline_while_a_writer_holds_t
             let (release_tx, release_rx) = mpsc::channel::<()>();
             let mut puller = s.puller();
             let waiter = sc.spawn(move || {
-                let got = puller.wait_for(WAIT).map(|g| *g);
+                let got = puller.wait_for(WAIT).unwrap().map(|g| *g);
                 (got, puller)
             });
             let s = &s;
@@ -89,7 +94,7 @@ fn regression_a_parked_timed_wait_returns_by_its_deadline_while_a_writer_holds_t
             release_tx.send(()).unwrap();
             writer.join().unwrap();
             assert_eq!(got, None, "the value could not be read by the deadline");
-            assert_eq!(puller.wait_for(TIMEOUT).map(|g| *g), Some(5));
+            assert_eq!(puller.wait_for(TIMEOUT).unwrap().map(|g| *g), Some(5));
         });
     });
 }
@@ -101,19 +106,29 @@ fn regression_try_read_for_and_the_waits_agree_on_a_zero_timeout() {
     bounded("zero timeouts", || {
         let s = Shared::new(0);
         let mut puller = s.puller();
-        assert!(puller.wait_for(Duration::ZERO).is_none());
-        assert!(s.wait_until_for(Duration::ZERO, |v| *v == 1).is_none());
+        assert!(puller.wait_for(Duration::ZERO).unwrap().is_none());
+        assert!(s
+            .wait_until_for(Duration::ZERO, |v| *v == 1)
+            .unwrap()
+            .is_none());
         assert_eq!(
-            s.wait_until_for(Duration::ZERO, |v| *v == 0).map(|g| *g),
+            s.wait_until_for(Duration::ZERO, |v| *v == 0)
+                .unwrap()
+                .map(|g| *g),
             Some(0)
         );
         s.push(|v| *v = 1);
-        assert_eq!(puller.wait_for(Duration::ZERO).map(|g| *g), Some(1));
+        assert_eq!(
+            puller.wait_for(Duration::ZERO).unwrap().map(|g| *g),
+            Some(1)
+        );
         let got = while_written_elsewhere(&s, None, || {
             (
                 s.try_read_for(Duration::ZERO).is_none(),
-                puller.wait_for(Duration::ZERO).is_none(),
-                s.wait_until_for(Duration::ZERO, |_| true).is_none(),
+                puller.wait_for(Duration::ZERO).unwrap().is_none(),
+                s.wait_until_for(Duration::ZERO, |_| true)
+                    .unwrap()
+                    .is_none(),
             )
         });
         assert_eq!(got, (true, true, true));
@@ -133,13 +148,16 @@ fn regression_a_timeout_too_large_for_instant_is_still_a_timed_call() {
         let s = Shared::new(0);
         let mut puller = s.puller();
         let m = s.modify();
-        assert!(puller.wait_for(Duration::MAX).is_none());
-        assert!(s.wait_until_for(Duration::MAX, |v| *v == 1).is_none());
+        assert!(puller.wait_for(Duration::MAX).unwrap().is_none());
+        assert!(s
+            .wait_until_for(Duration::MAX, |v| *v == 1)
+            .unwrap()
+            .is_none());
         assert!(s.try_modify_for(Duration::MAX).is_none());
         assert!(s.try_write_for(Duration::MAX).is_none());
         drop(m);
         s.push(|v| *v = 1);
-        assert_eq!(puller.wait_for(Duration::MAX).map(|g| *g), Some(1));
+        assert_eq!(puller.wait_for(Duration::MAX).unwrap().map(|g| *g), Some(1));
     });
 }
 
@@ -159,15 +177,18 @@ fn regression_puller_wait_for_with_own_read_guard_and_a_queued_writer_hung_in_re
                 // Until the writer is queued (it then refuses new plain readers).
                 thread::yield_now();
             }
-            assert!(puller.wait_for(WAIT).is_none());
-            assert!(s.wait_until_for(WAIT, |v| *v == 1).is_none());
+            assert!(puller.wait_for(WAIT).unwrap().is_none());
+            assert!(s.wait_until_for(WAIT, |v| *v == 1).unwrap().is_none());
             if READERS_TRACKED {
                 // The recursive read of a known reader does not queue behind the writer.
-                assert_eq!(s.wait_until_for(WAIT, |v| *v == 0).map(|g| *g), Some(0));
+                assert_eq!(
+                    s.wait_until_for(WAIT, |v| *v == 0).unwrap().map(|g| *g),
+                    Some(0)
+                );
             }
             drop(r);
             writer.join().unwrap();
-            assert_eq!(puller.wait_for(TIMEOUT).map(|g| *g), Some(1));
+            assert_eq!(puller.wait_for(TIMEOUT).unwrap().map(|g| *g), Some(1));
         });
     });
 }
@@ -181,20 +202,20 @@ fn regression_timed_waits_under_own_write_guard_self_deadlocked_in_plain_release
         let mut puller = s.puller();
         {
             let _w = s.write();
-            assert!(puller.wait_for(SHORT).is_none());
-            assert!(s.wait_until_for(SHORT, |v| *v == 1).is_none());
+            assert!(puller.wait_for(SHORT).unwrap().is_none());
+            assert!(s.wait_until_for(SHORT, |v| *v == 1).unwrap().is_none());
             assert!(
-                s.wait_until_for(SHORT, |v| *v == 0).is_none(),
+                s.wait_until_for(SHORT, |v| *v == 0).unwrap().is_none(),
                 "true, but unreadable"
             );
         }
         {
             let mut w = s.write();
             *w = 1; // published, lock still held
-            assert!(puller.wait_for(SHORT).is_none());
-            assert!(s.wait_until_for(SHORT, |v| *v == 1).is_none());
+            assert!(puller.wait_for(SHORT).unwrap().is_none());
+            assert!(s.wait_until_for(SHORT, |v| *v == 1).unwrap().is_none());
         }
-        assert_eq!(puller.wait_for(TIMEOUT).map(|g| *g), Some(1));
+        assert_eq!(puller.wait_for(TIMEOUT).unwrap().map(|g| *g), Some(1));
     });
 }
 
@@ -214,10 +235,12 @@ fn regression_forgotten_read_guard_and_address_reuse_gave_a_false_already_holds_
         let mut puller = slot.puller();
         thread::scope(|sc| {
             sc.spawn(|| slot.push(|v| *v = 3));
-            assert_eq!(puller.wait_for(TIMEOUT).map(|g| *g), Some(3));
+            assert_eq!(puller.wait_for(TIMEOUT).unwrap().map(|g| *g), Some(3));
         });
         assert_eq!(
-            slot.wait_until_for(TIMEOUT, |v| *v == 3).map(|g| *g),
+            slot.wait_until_for(TIMEOUT, |v| *v == 3)
+                .unwrap()
+                .map(|g| *g),
             Some(3)
         );
     });
@@ -233,13 +256,16 @@ fn a_guard_of_one_shared_does_not_count_against_another() {
         let _ra = a.read();
         let _ma = a.modify();
         *b.write() = 1; // no "would deadlock": the read and modify guards are a's
-        assert_eq!(pb.wait_for(TIMEOUT).map(|g| *g), Some(1));
+        assert_eq!(pb.wait_for(TIMEOUT).unwrap().map(|g| *g), Some(1));
         assert!(b.try_write_for(TIMEOUT).is_some());
         assert!(b.try_modify_for(TIMEOUT).is_some());
         thread::scope(|sc| {
             sc.spawn(|| b.push(|v| *v = 2));
-            assert_eq!(b.wait_until_for(TIMEOUT, |v| *v == 2).map(|g| *g), Some(2));
-            assert_eq!(*b.wait_until(|v| *v == 2), 2);
+            assert_eq!(
+                b.wait_until_for(TIMEOUT, |v| *v == 2).unwrap().map(|g| *g),
+                Some(2)
+            );
+            assert_eq!(*b.wait_until(|v| *v == 2).unwrap(), 2);
         });
         {
             let _wa = a.try_write(); // None (a is read here), never a panic

@@ -95,7 +95,7 @@ fn many_short_rounds_never_lose_a_wakeup() {
     let total = Arc::new(Shared::new(0usize));
     for round in 1..=rounds {
         let total2 = Arc::clone(&total);
-        let handle = wg.spawn(move || total2.update(|t| *t += 1));
+        let handle = wg.spawn(move || total2.push(|t| *t += 1));
         assert!(wg.wait_for(TIMEOUT), "round {round}: lost wake-up");
         assert_eq!(*total.read(), round);
         handle.join().unwrap();

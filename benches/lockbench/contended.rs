@@ -80,7 +80,7 @@ pub fn workloads() -> Vec<Workload> {
             vec![
                 ours(PP, |n| {
                     let s = Shared::new(0u64);
-                    two_threads(n, || s.update(|v| *v += 1))
+                    two_threads(n, || s.push(|v| *v += 1))
                 }),
                 anchor(PL_MUTEX, |n| {
                     let m = parking_lot::Mutex::new(0u64);
@@ -114,7 +114,7 @@ pub fn workloads() -> Vec<Workload> {
                     let s = Shared::new(fresh_snapshot(0));
                     with_writer(
                         n,
-                        |k| drop(s.update(|v| std::mem::replace(v, fresh_snapshot(k)))),
+                        |k| drop(s.push(|v| std::mem::replace(v, fresh_snapshot(k)))),
                         |n| {
                             let mut p = s.puller();
                             let mut snap = s.read().clone();
@@ -133,7 +133,7 @@ pub fn workloads() -> Vec<Workload> {
                     let s = Shared::new(fresh_snapshot(0));
                     with_writer(
                         n,
-                        |k| drop(s.update(|v| std::mem::replace(v, fresh_snapshot(k)))),
+                        |k| drop(s.push(|v| std::mem::replace(v, fresh_snapshot(k)))),
                         |n| {
                             let start = Instant::now();
                             for i in 0..n {

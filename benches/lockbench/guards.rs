@@ -162,7 +162,7 @@ pub fn workloads() -> Vec<Workload> {
         vec![
             ours(PP, {
                 let s = Shared::new(1u64);
-                move |n| timed(n, || black_box(&s).update(|v| *v += 1))
+                move |n| timed(n, || black_box(&s).push(|v| *v += 1))
             }),
             anchor(PL_MUTEX, {
                 let m = parking_lot::Mutex::new(1u64);

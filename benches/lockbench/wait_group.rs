@@ -62,7 +62,7 @@ fn fanin_pushpull(rounds: u64) -> Sample {
                 let cpu = ThreadCpu::start();
                 barrier.wait();
                 loop {
-                    let r = *p.wait();
+                    let r = *p.wait().unwrap();
                     if r == STOP {
                         break;
                     }

@@ -229,7 +229,7 @@ fn slow_pushes_pushpull(n: u64) -> Sample {
         let waiter = sc.spawn(|| {
             let cpu = ThreadCpu::start();
             barrier.wait();
-            let g = s.wait_until(|p| p.done);
+            let g = s.wait_until(|p| p.done).unwrap();
             assert_eq!(g.pushes, n);
             drop(g);
             cpu.stop()
@@ -307,7 +307,7 @@ fn consumers_pushpull(n: u64) -> Sample {
                     let cpu = ThreadCpu::start();
                     barrier.wait();
                     loop {
-                        let v = *p.wait();
+                        let v = *p.wait().unwrap();
                         if v == STOP {
                             break;
                         }

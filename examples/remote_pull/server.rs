@@ -280,7 +280,7 @@ fn long_poll(ctx: &Ctx, after: Version) -> Poll {
     // The puller is created before the first look, so no publish can fall in between.
     let mut puller = ctx.state.puller();
     loop {
-        let (state, version) = ctx.state.pull(); // a consistent (value, version) pair
+        let (state, version) = ctx.state.snapshot(); // a consistent (value, version) pair
         if version > after {
             return Poll::New(version, state);
         }

@@ -48,3 +48,16 @@ impl<I: Iterator<Item = String>> Flags<I> {
         }
     }
 }
+
+/// A duration in the unit that shows it: `850 µs`, `12.4 ms`, `3.02 s` (never `0.000 s`).
+#[allow(dead_code)] // not every example prints a duration
+pub fn human(d: std::time::Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs >= 1.0 {
+        format!("{secs:.2} s")
+    } else if secs >= 1e-3 {
+        format!("{:.1} ms", secs * 1e3)
+    } else {
+        format!("{:.0} µs", secs * 1e6)
+    }
+}

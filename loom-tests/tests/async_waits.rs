@@ -26,7 +26,7 @@ fn one_push_and_one_async_waiter_never_lose_the_wake() {
             let s = Arc::clone(&s);
             thread::spawn(move || s.push(|n| *n += 1))
         };
-        assert_eq!(*block_on(puller.wait_async()), 1);
+        assert_eq!(*block_on(puller.wait_async()).unwrap(), 1);
         assert_eq!(puller.seen().get(), 1);
         pusher.join().unwrap();
     });
@@ -44,7 +44,7 @@ fn async_waiter_arriving_concurrently_with_the_push_never_hangs() {
             thread::spawn(move || {
                 let mut puller = s.puller();
                 if puller.seen().get() == 0 {
-                    assert_eq!(*block_on(puller.wait_async()), 1);
+                    assert_eq!(*block_on(puller.wait_async()).unwrap(), 1);
                 }
             })
         };
@@ -69,7 +69,7 @@ fn wait_until_async_never_misses_a_push() {
                 s.push(|n| *n += 1);
             })
         };
-        assert_eq!(*block_on(s.wait_until_async(|n| *n == 2)), 2);
+        assert_eq!(*block_on(s.wait_until_async(|n| *n == 2)).unwrap(), 2);
         pusher.join().unwrap();
     });
 }
@@ -95,7 +95,7 @@ fn a_waiter_dropped_mid_wait_never_strands_another() {
             let s = Arc::clone(&s);
             thread::spawn(move || s.push(|n| *n += 1))
         };
-        assert_eq!(*block_on(staying.wait_async()), 1);
+        assert_eq!(*block_on(staying.wait_async()).unwrap(), 1);
         leaver.join().unwrap();
         pusher.join().unwrap();
     });
@@ -110,12 +110,12 @@ fn one_push_wakes_a_sync_and_an_async_waiter() {
         let s = Arc::new(Shared::new(0u64));
         let mut async_puller = s.puller_arc();
         let mut sync_puller = s.puller_arc();
-        let sync_waiter = thread::spawn(move || *sync_puller.wait());
+        let sync_waiter = thread::spawn(move || *sync_puller.wait().unwrap());
         let pusher = {
             let s = Arc::clone(&s);
             thread::spawn(move || s.push(|n| *n += 1))
         };
-        assert_eq!(*block_on(async_puller.wait_async()), 1);
+        assert_eq!(*block_on(async_puller.wait_async()).unwrap(), 1);
         assert_eq!(sync_waiter.join().unwrap(), 1);
         pusher.join().unwrap();
     });

@@ -19,7 +19,7 @@ fn puller_wait_never_misses_a_push() {
             let s = Arc::clone(&s);
             thread::spawn(move || s.push(|n| *n += 1))
         };
-        assert_eq!(*puller.wait(), 1);
+        assert_eq!(*puller.wait().unwrap(), 1);
         assert_eq!(puller.seen().get(), 1);
         pusher.join().unwrap();
     });
@@ -38,7 +38,7 @@ fn puller_created_concurrently_with_the_push_never_hangs() {
             thread::spawn(move || {
                 let mut puller = s.puller();
                 if puller.seen().get() == 0 {
-                    assert_eq!(*puller.wait(), 1);
+                    assert_eq!(*puller.wait().unwrap(), 1);
                 }
                 assert!(!puller.has_changed() || puller.seen().get() == 0);
             })
@@ -66,7 +66,7 @@ fn one_push_wakes_two_pullers() {
             thread::spawn(move || {
                 let mut puller = s.puller();
                 if puller.seen().get() == 0 {
-                    assert_eq!(*puller.wait(), 1);
+                    assert_eq!(*puller.wait().unwrap(), 1);
                 }
             })
         };
@@ -74,7 +74,7 @@ fn one_push_wakes_two_pullers() {
             let s = Arc::clone(&s);
             thread::spawn(move || s.push(|n| *n += 1))
         };
-        assert_eq!(*puller.wait(), 1);
+        assert_eq!(*puller.wait().unwrap(), 1);
         other_waiter.join().unwrap();
         pusher.join().unwrap();
     });
@@ -96,7 +96,7 @@ fn wait_until_never_misses_a_push() {
                 s.push(|n| *n += 1);
             })
         };
-        let guard = s.wait_until(|n| *n == 2);
+        let guard = s.wait_until(|n| *n == 2).unwrap();
         assert_eq!(*guard, 2);
         drop(guard);
         pusher.join().unwrap();
@@ -115,7 +115,7 @@ fn wait_until_with_two_pushers() {
                 thread::spawn(move || s.push(|n| *n += 1))
             })
             .collect();
-        assert_eq!(*s.wait_until(|n| *n == 2), 2);
+        assert_eq!(*s.wait_until(|n| *n == 2).unwrap(), 2);
         for pusher in pushers {
             pusher.join().unwrap();
         }
@@ -164,17 +164,17 @@ fn pulled_snapshot_matches_its_version() {
                 s.push(|n| *n += 1);
             })
         };
-        let (value, version) = s.pull();
+        let (value, version) = s.snapshot();
         assert_eq!(value, version.get());
         if let Some(value) = puller.pull_with(|n| *n) {
             assert_eq!(value, puller.seen().get());
         }
         if puller.seen().get() < 2 {
-            let guard = puller.wait();
+            let guard = puller.wait().unwrap();
             assert_eq!(*guard, puller.seen().get());
         }
         pusher.join().unwrap();
-        assert_eq!(s.pull(), (2, s.version()));
+        assert_eq!(s.snapshot(), (2, s.version()));
     });
 }
 
@@ -232,7 +232,7 @@ fn push_if_false_does_not_bump_or_wake() {
                 }));
             })
         };
-        let guard = puller.wait();
+        let guard = puller.wait().unwrap();
         assert_eq!(*guard, 1);
         assert_eq!(puller.seen().get(), 1);
         drop(guard);
@@ -258,7 +258,7 @@ fn downgrade_after_change_wakes_the_puller() {
                 assert_eq!(*read, 7);
             })
         };
-        assert_eq!(*puller.wait(), 7);
+        assert_eq!(*puller.wait().unwrap(), 7);
         writer.join().unwrap();
     });
 }

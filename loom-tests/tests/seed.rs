@@ -136,7 +136,7 @@ fn pushpull_update_workers_see_distinct_values() {
             let data = Arc::clone(&data);
             let seen = Arc::clone(&seen);
             wg.spawn(move || {
-                let now = data.update(|d| {
+                let now = data.push(|d| {
                     d.value += 1;
                     d.value
                 });

@@ -14,7 +14,7 @@ fn update_and_push_from_two_threads_lose_nothing() {
         let s = Arc::new(Shared::new(0u64));
         let other = {
             let s = Arc::clone(&s);
-            thread::spawn(move || s.update(|n| *n += 1))
+            thread::spawn(move || s.push(|n| *n += 1))
         };
         s.push(|n| *n += 1);
         other.join().unwrap();
@@ -37,7 +37,7 @@ fn two_pushes_each_from_two_threads_lose_nothing() {
             })
         };
         s.push(|n| *n += 1);
-        s.update(|n| *n += 1);
+        s.push(|n| *n += 1);
         other.join().unwrap();
         assert_eq!(*s.read(), 4);
         assert_eq!(s.version().get(), 4);
@@ -69,7 +69,7 @@ fn reentrant_calls_panic_with_a_writer_queued() {
         let s = Arc::new(Shared::new(0u64));
         let other = {
             let s = Arc::clone(&s);
-            thread::spawn(move || s.update(|n| *n += 1))
+            thread::spawn(move || s.push(|n| *n += 1))
         };
         let mut guard = s.write();
         let message = panic_of(|| s.write());
@@ -98,7 +98,7 @@ fn reentrant_write_while_modifying_panics() {
         let s = Arc::new(Shared::new(0u64));
         let other = {
             let s = Arc::clone(&s);
-            thread::spawn(move || s.update(|n| *n += 1))
+            thread::spawn(move || s.push(|n| *n += 1))
         };
         let guard = s.modify();
         let message = panic_of(|| s.write());

@@ -3,7 +3,6 @@
 //! empty, so the callers need no `cfg`, and `HeldMark` zero-sized.
 
 use super::{How, LockRef};
-use std::marker::PhantomData;
 use std::panic::Location;
 
 /// Does nothing: checking is compiled out.
@@ -14,7 +13,7 @@ pub(crate) fn before_acquire(_lock: LockRef, _how: How, _at: &'static Location<'
 #[inline(always)]
 pub(crate) fn hold(_lock: LockRef, _how: How, _at: &'static Location<'static>) -> HeldMark {
     HeldMark {
-        _not_send: PhantomData,
+        _not_send: crate::thread_bound::NotSend::default(),
     }
 }
 
@@ -27,7 +26,7 @@ pub(crate) fn forget(_id: u64) {}
 #[must_use = "the lock counts as held only while the mark lives"]
 #[derive(Debug)]
 pub(crate) struct HeldMark {
-    _not_send: PhantomData<std::sync::MutexGuard<'static, ()>>,
+    _not_send: crate::thread_bound::NotSend,
 }
 
 impl HeldMark {

@@ -264,13 +264,17 @@ pub(super) fn record(held: &[Held], acquiring: Held, record_cycles: bool) -> Vec
 #[track_caller]
 fn deliver(report: &Report, mode: OnInversion) {
     #[cfg(test)]
-    super::tests::capture(report);
+    let quiet = super::tests::capture(report);
+    #[cfg(not(test))]
+    let quiet = false;
     match mode {
         OnInversion::Panic if !std::thread::panicking() => panic!("{report}"),
         // A second panic while unwinding would abort the process: print instead.
         OnInversion::Panic | OnInversion::Log => {
-            // Ignore a failed write to stderr: there is nowhere left to report it.
-            let _ = writeln!(std::io::stderr(), "{report}");
+            if !quiet {
+                // Ignore a failed write to stderr: there is nowhere left to report it.
+                let _ = writeln!(std::io::stderr(), "{report}");
+            }
         }
         OnInversion::Custom(handler) => handler(report),
     }

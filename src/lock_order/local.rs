@@ -22,7 +22,6 @@
 use super::graph::{check_in_graph, needs_graph};
 use super::{Held, How, LockRef};
 use std::cell::{Cell, RefCell};
-use std::marker::PhantomData;
 use std::panic::Location;
 
 /// Held guards kept in the inline array before the overflow `Vec` is used.
@@ -163,7 +162,7 @@ pub(crate) fn hold(lock: LockRef, how: How, at: &'static Location<'static>) -> H
     });
     HeldMark {
         slot,
-        _not_send: PhantomData,
+        _not_send: crate::thread_bound::NotSend::default(),
     }
 }
 
@@ -225,7 +224,7 @@ fn entry(local: &Local, i: usize) -> Option<Held> {
 pub(crate) struct HeldMark {
     /// The index of this mark's entry in the held list (entries never move).
     slot: usize,
-    _not_send: PhantomData<std::sync::MutexGuard<'static, ()>>,
+    _not_send: crate::thread_bound::NotSend,
 }
 
 impl HeldMark {

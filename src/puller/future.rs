@@ -3,7 +3,8 @@
 use super::*;
 
 /// The future of [`PullerOf::wait_async`]: completes with a read guard on the first value
-/// published after the version the puller saw, and moves the puller to it.
+/// published after the version the puller saw, and moves the puller to it; or with
+/// [`Closed`] once the `Shared` is closed and the puller saw its last version.
 ///
 /// Cancel-safe: dropping it before it completes frees its registration, takes no wake-up
 /// from any other waiter, and leaves the puller as it was. It never blocks the thread that
@@ -20,11 +21,11 @@ use super::*;
 /// let shared = Arc::new(Shared::new(0));
 /// let mut puller = shared.puller_arc();
 /// // What `tokio::spawn` requires of a task that awaits it:
-/// spawnable(async move { *puller.wait_async().await });
+/// spawnable(async move { puller.wait_async().await.map(|n| *n) });
 /// ```
 ///
-/// Its output is the guard [`wait`](PullerOf::wait) returns: a [`ReadGuard`] (see
-/// [`SharedHandle::Guard`]).
+/// Its output is what [`wait`](PullerOf::wait) returns: a [`ReadGuard`] (see
+/// [`SharedHandle::Guard`]) or [`Closed`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct WaitAsync<'p, H: SharedHandle> {
     pub(super) handle: &'p H,
@@ -34,10 +35,10 @@ pub struct WaitAsync<'p, H: SharedHandle> {
 }
 
 impl<'p, H: SharedHandle> Future for WaitAsync<'p, H> {
-    type Output = H::Guard<'p>;
+    type Output = Result<H::Guard<'p>, Closed>;
 
     #[track_caller]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<H::Guard<'p>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         const CALL: &str = "Puller::wait_async()";
         let this = self.get_mut();
         assert!(
@@ -53,11 +54,18 @@ impl<'p, H: SharedHandle> Future for WaitAsync<'p, H> {
         {
             return Poll::Pending;
         }
+        if shared.ended_at(*this.seen) {
+            // The close, like a publish, saw any registration at `seen` and owes the
+            // `notify_all` that frees the slot.
+            this.waiter.forget();
+            this.done = true;
+            return Poll::Ready(Err(Closed));
+        }
         let seen = &mut *this.seen;
         match handle.guard_with(|shared| {
             let guard = shared.try_read()?;
             // Under the read lock no publish can happen: this is the guard's own version.
-            *seen = shared.version();
+            *seen = guard.version();
             Some(guard)
         }) {
             Some(guard) => {
@@ -66,7 +74,7 @@ impl<'p, H: SharedHandle> Future for WaitAsync<'p, H> {
                 // `notify_all` that frees the slot.
                 this.waiter.forget();
                 this.done = true;
-                Poll::Ready(guard)
+                Poll::Ready(Ok(guard))
             }
             // A writer holds the lock (it may be publishing again): come back for it.
             None => repoll(cx),
@@ -85,7 +93,8 @@ impl<H: SharedHandle> fmt::Debug for WaitAsync<'_, H> {
 }
 
 /// The future of [`Shared::wait_until_async`]: completes with a read guard on which the
-/// predicate holds. Cancel-safe and never blocking, like [`WaitAsync`].
+/// predicate holds, or with [`Closed`] (closed, and the predicate false on the last value).
+/// Cancel-safe and never blocking, like [`WaitAsync`].
 ///
 /// ```
 /// use pushpull::Shared;
@@ -94,7 +103,7 @@ impl<H: SharedHandle> fmt::Debug for WaitAsync<'_, H> {
 /// fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
 ///
 /// let shared = Arc::new(Shared::new(0));
-/// spawnable(async move { *shared.wait_until_async(|n| *n > 3).await });
+/// spawnable(async move { shared.wait_until_async(|n| *n > 3).await.map(|n| *n) });
 /// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct WaitUntilAsync<'a, T: ?Sized, P> {
@@ -111,10 +120,10 @@ pub struct WaitUntilAsync<'a, T: ?Sized, P> {
 impl<T: ?Sized, P> Unpin for WaitUntilAsync<'_, T, P> {}
 
 impl<'a, T: ?Sized, P: FnMut(&T) -> bool> Future for WaitUntilAsync<'a, T, P> {
-    type Output = ReadGuard<'a, T>;
+    type Output = Result<ReadGuard<'a, T>, Closed>;
 
     #[track_caller]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ReadGuard<'a, T>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         const CALL: &str = "Shared::wait_until_async()";
         let this = self.get_mut();
         assert!(
@@ -132,27 +141,34 @@ impl<'a, T: ?Sized, P: FnMut(&T) -> bool> Future for WaitUntilAsync<'a, T, P> {
                 let word = &shared.core().version;
                 if let Some(seen) = this.rejected {
                     if word.waiting_at(seen)
-                        && !this.waiter.park(cx.waker(), || word.version() != seen)
+                        && !this.waiter.park(cx.waker(), || word.moved_past(seen))
                     {
                         return Poll::Pending;
                     }
                 }
                 return repoll(cx);
             };
-            if (this.predicate)(&guard) {
-                // Registrations are at `rejected`: if the version moved past it, the publisher
-                // owes the `notify_all` that frees the slot; if not, the predicate changed its
-                // mind on the same version and the slot is freed here.
-                if this.rejected.is_some_and(|seen| shared.version() != seen) {
+            let holds = (this.predicate)(&guard);
+            // Under the read lock nothing is published: once closed, a false predicate is
+            // false for good.
+            if holds || shared.is_closed() {
+                // Registrations are at `rejected`: if the version moved past it (or the
+                // `Shared` was closed), the publisher (or the close) owes the `notify_all`
+                // that frees the slot; if not, the predicate changed its mind on the same
+                // version and the slot is freed here.
+                if this
+                    .rejected
+                    .is_some_and(|seen| shared.core().version.moved_past(seen))
+                {
                     this.waiter.forget();
                 } else {
                     this.waiter.leave();
                 }
                 this.done = true;
-                return Poll::Ready(guard);
+                return Poll::Ready(if holds { Ok(guard) } else { Err(Closed) });
             }
             // Under the read lock: the version the predicate was false on.
-            let seen = shared.version();
+            let seen = guard.version();
             this.rejected = Some(seen);
             drop(guard);
             if shared

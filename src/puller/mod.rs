@@ -12,7 +12,9 @@
 //! `wait` the waits on the `Shared` (the blocking `wait_past` and the async `poll_past` every
 //! wait is built on, and the `wait_until` family); `future` the async waits' futures.
 
+use crate::close::Closed;
 use crate::deadline::Deadline;
+use crate::lock_order::How;
 use crate::park::AsyncWaiter;
 use crate::shared::{ReadGuard, Shared};
 use crate::sync::{repoll_hint, Arc, Duration};
@@ -30,22 +32,24 @@ pub use future::{WaitAsync, WaitUntilAsync};
 pub use handle::SharedHandle;
 use wait::repoll;
 impl<T: ?Sized> Shared<T> {
-    /// A consistent snapshot of the value and the version it belongs to.
+    /// A consistent snapshot of the value and the version it belongs to (both taken under one
+    /// read lock): the pair [`push_at`](Self::push_at) wants.
     ///
     /// ```
     /// let s = pushpull::Shared::new(String::from("a"));
     /// s.push(|v| v.push('b'));
-    /// let (value, version) = s.pull();
+    /// let (value, version) = s.snapshot();
     /// assert_eq!((value.as_str(), version.get()), ("ab", 1));
     /// ```
+    #[doc(alias = "load")]
+    #[doc(alias = "get")]
     #[track_caller]
-    pub fn pull(&self) -> (T, Version)
+    pub fn snapshot(&self) -> (T, Version)
     where
         T: Clone,
     {
-        let guard = self.read();
-        // Under the read lock no publish can happen: this is the snapshot's own version.
-        (T::clone(&guard), self.version())
+        let guard = self.read_as(How::Read, "snapshot()");
+        (T::clone(&guard), guard.version())
     }
 
     /// A cursor that pulls changes, starting at the *current* version: it reports a change
@@ -62,6 +66,9 @@ impl<T: ?Sized> Shared<T> {
     /// assert_eq!(puller.pull(), Some(2));
     /// assert_eq!(puller.pull(), None); // nothing new since
     /// ```
+    #[doc(alias = "subscribe")]
+    #[doc(alias = "receiver")]
+    #[doc(alias = "watch")]
     pub fn puller(&self) -> Puller<'_, T> {
         self.puller_at(self.version())
     }
@@ -114,9 +121,12 @@ impl<T: ?Sized> Shared<T> {
     /// let shared = Arc::new(Shared::new(0));
     /// let mut puller = shared.puller_arc(); // subscribed now...
     /// shared.push(|n| *n = 1); // ...so this push is not missed,
-    /// let follower = thread::spawn(move || *puller.wait()); // even though it came before the thread
+    /// let follower = thread::spawn(move || *puller.wait().unwrap()); // even though it came before the thread
     /// assert_eq!(follower.join().unwrap(), 1);
     /// ```
+    #[doc(alias = "subscribe")]
+    #[doc(alias = "receiver")]
+    #[doc(alias = "watch")]
     pub fn puller_arc(self: &Arc<Self>) -> ArcPuller<T> {
         self.puller_arc_at(self.version())
     }
@@ -171,7 +181,7 @@ impl<T: ?Sized> Shared<T> {
 /// let mut puller = temperature.puller();
 /// thread::scope(|s| {
 ///     s.spawn(|| temperature.push(|t| *t = 25));
-///     let now = puller.wait(); // sleeps until the push
+///     let now = puller.wait().unwrap(); // sleeps until the push
 ///     assert_eq!(*now, 25);
 /// });
 /// assert_eq!(puller.seen().get(), 1);
@@ -201,7 +211,7 @@ pub type Puller<'a, T> = PullerOf<&'a Shared<T>>;
 ///
 /// let shared = Arc::new(Shared::new(vec![1]));
 /// let mut puller: ArcPuller<Vec<i32>> = shared.puller_arc();
-/// let follower = std::thread::spawn(move || puller.wait().len());
+/// let follower = std::thread::spawn(move || puller.wait().unwrap().len());
 /// shared.push(|v| v.push(2));
 /// assert_eq!(follower.join().unwrap(), 2);
 /// ```
@@ -263,6 +273,21 @@ impl<H: SharedHandle> PullerOf<H> {
         self.handle.shared_ref().version() != self.seen
     }
 
+    /// Whether the followed `Shared` is closed (see [`Shared::close`]). A closed `Shared` may
+    /// still hold a change this puller has not seen: [`wait`](Self::wait) delivers it before
+    /// it returns [`Closed`].
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(0);
+    /// let puller = s.puller();
+    /// s.close();
+    /// assert!(puller.is_closed());
+    /// ```
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.handle.shared_ref().is_closed()
+    }
+
     /// The last version this puller saw.
     ///
     /// ```
@@ -284,6 +309,7 @@ impl<H: SharedHandle> PullerOf<H> {
     /// puller.mark_seen();
     /// assert!(!puller.has_changed());
     /// ```
+    #[doc(alias = "mark_unchanged")]
     pub fn mark_seen(&mut self) {
         self.seen = self.handle.shared_ref().version();
     }
@@ -299,6 +325,8 @@ impl<H: SharedHandle> PullerOf<H> {
     /// assert_eq!(puller.pull(), Some(vec![1, 2]));
     /// ```
     #[inline]
+    #[doc(alias = "borrow_and_update")]
+    #[doc(alias = "try_recv")]
     #[track_caller]
     pub fn pull(&mut self) -> Option<H::Value>
     where
@@ -332,7 +360,23 @@ impl<H: SharedHandle> PullerOf<H> {
     /// returns a read guard on the latest value and moves the puller to its version.
     ///
     /// Returns at once if a publish already happened since the last pull. See the type's
-    /// example.
+    /// example. The guard borrows the puller (for an [`ArcPuller`]), so ask the guard, not the
+    /// puller, which version it shows: [`ReadGuard::version`].
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] once the `Shared` is [closed](Shared::close) and this puller has seen its
+    /// last version: a publish made before the close is still delivered first, then every
+    /// wait returns `Closed`, at once.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(1);
+    /// let mut puller = s.puller();
+    /// s.push(|n| *n = 2);
+    /// s.close();
+    /// assert_eq!(*puller.wait().unwrap(), 2); // the last change first
+    /// assert!(puller.wait().is_err()); // then: no more
+    /// ```
     ///
     /// # Panics
     ///
@@ -348,54 +392,66 @@ impl<H: SharedHandle> PullerOf<H> {
     ///   release builds do not record readers and deadlock.
     ///
     /// The crate docs' "Misuse and what you get" table lists every build.
+    #[doc(alias = "changed")]
+    #[doc(alias = "recv")]
     #[track_caller]
-    pub fn wait(&mut self) -> H::Guard<'_> {
+    pub fn wait(&mut self) -> Result<H::Guard<'_>, Closed> {
         match self.wait_deadline(Deadline::Untimed) {
-            Some(guard) => guard,
-            None => unreachable!("an untimed wait cannot time out"),
+            Ok(Some(guard)) => Ok(guard),
+            Ok(None) => unreachable!("an untimed wait cannot time out"),
+            Err(closed) => Err(closed),
         }
     }
 
-    /// Like [`wait`](Self::wait), giving up after `timeout` (`None`): it never blocks past the
-    /// timeout, taking the lock included (another thread's writer cannot stretch it). `None`
-    /// at once where `wait` would panic; where `wait` would deadlock, `None` when the timeout
-    /// has passed. Under `cfg(loom)` the timeout is ignored (loom has no clock).
+    /// Like [`wait`](Self::wait), giving up after `timeout` (`Ok(None)`): it never blocks past
+    /// the timeout, taking the lock included (another thread's writer cannot stretch it).
+    /// `Ok(None)` at once where `wait` would panic; where `wait` would deadlock, `Ok(None)`
+    /// when the timeout has passed. Under `cfg(loom)` the timeout is ignored (loom has no
+    /// clock).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`], as [`wait`](Self::wait).
     ///
     /// ```
     /// use std::time::Duration;
     /// let s = pushpull::Shared::new(0);
     /// let mut puller = s.puller();
-    /// assert!(puller.wait_for(Duration::from_millis(10)).is_none()); // nobody pushed
+    /// assert!(puller.wait_for(Duration::from_millis(10)).unwrap().is_none()); // nobody pushed
     /// s.push(|n| *n = 7);
-    /// assert_eq!(*puller.wait_for(Duration::from_millis(10)).unwrap(), 7);
+    /// assert_eq!(*puller.wait_for(Duration::from_millis(10)).unwrap().unwrap(), 7);
     /// ```
+    #[doc(alias = "recv_timeout")]
     #[track_caller]
-    pub fn wait_for(&mut self, timeout: Duration) -> Option<H::Guard<'_>> {
+    pub fn wait_for(&mut self, timeout: Duration) -> Result<Option<H::Guard<'_>>, Closed> {
         self.wait_deadline(Deadline::after(timeout))
     }
 
     #[track_caller]
-    fn wait_deadline(&mut self, deadline: Deadline) -> Option<H::Guard<'_>> {
+    fn wait_deadline(&mut self, deadline: Deadline) -> Result<Option<H::Guard<'_>>, Closed> {
         const CALL: &str = "Puller::wait()";
         let shared = self.handle.shared_ref();
         if !shared.core().may_wait(CALL, deadline, false)
             || !shared.wait_past(self.seen, deadline, CALL)
         {
-            return None;
+            return Ok(None);
+        }
+        if shared.ended_at(self.seen) {
+            return Err(Closed);
         }
         let seen = &mut self.seen;
-        self.handle.guard_with(|shared| {
+        Ok(self.handle.guard_with(|shared| {
             let guard = shared.read_until(deadline)?;
             // Under the read lock no publish can happen: this is the guard's own version.
-            *seen = shared.version();
+            *seen = guard.version();
             Some(guard)
-        })
+        }))
     }
 
     /// The async twin of [`wait`](Self::wait): a future that completes, once the value is
     /// published to after the version this puller saw, with a read guard on the latest value
-    /// (the puller moved to its version). Completes at the first poll if a publish already
-    /// happened.
+    /// (the puller moved to its version), or with [`Closed`] as `wait` returns it. Completes
+    /// at the first poll if a publish already happened.
     ///
     /// Needs no runtime: it stores the task's waker, and the pushing thread's publish wakes it
     /// (together with any thread blocked in `wait`). Cancel-safe: dropping the future before it
@@ -432,13 +488,14 @@ impl<H: SharedHandle> PullerOf<H> {
     ///     let temperature = Arc::clone(&temperature);
     ///     std::thread::spawn(move || temperature.push(|t| *t = 25))
     /// };
-    /// // In an async fn: `let now = puller.wait_async().await;`
-    /// let now = block_on(puller.wait_async());
+    /// // In an async fn: `let now = puller.wait_async().await?;`
+    /// let now = block_on(puller.wait_async()).unwrap();
     /// assert_eq!(*now, 25);
     /// # drop(now);
     /// assert_eq!(puller.seen().get(), 1);
     /// pusher.join().unwrap();
     /// ```
+    #[doc(alias = "changed")]
     pub fn wait_async(&mut self) -> WaitAsync<'_, H> {
         WaitAsync {
             handle: &self.handle,

@@ -8,6 +8,11 @@ impl<T: ?Sized> Shared<T> {
     /// holds. Checks the current value first, so it returns at once if the predicate already
     /// holds (no "subscribed too late" hang).
     ///
+    /// # Errors
+    ///
+    /// [`Closed`] once the `Shared` is [closed](Shared::close) and the predicate is false on
+    /// its last value (it can never become true): at once if it was closed before the call.
+    ///
     /// # Panics
     ///
     /// When the wait could never end, because this thread holds a guard of this `Shared` that
@@ -29,36 +34,47 @@ impl<T: ?Sized> Shared<T> {
     /// let progress = Shared::new(0);
     /// thread::scope(|s| {
     ///     s.spawn(|| for _ in 0..10 { progress.push(|p| *p += 10) });
-    ///     let done = progress.wait_until(|p| *p == 100);
+    ///     let done = progress.wait_until(|p| *p == 100).unwrap();
     ///     assert_eq!(*done, 100);
     /// });
+    /// progress.close();
+    /// assert!(progress.wait_until(|p| *p > 100).is_err()); // closed: it never will be
     /// ```
+    #[doc(alias = "wait_for")]
     #[track_caller]
-    pub fn wait_until(&self, predicate: impl FnMut(&T) -> bool) -> ReadGuard<'_, T> {
+    pub fn wait_until(
+        &self,
+        predicate: impl FnMut(&T) -> bool,
+    ) -> Result<ReadGuard<'_, T>, Closed> {
         match self.wait_until_deadline(predicate, Deadline::Untimed) {
-            Some(guard) => guard,
-            None => unreachable!("an untimed wait cannot time out"),
+            Ok(Some(guard)) => Ok(guard),
+            Ok(None) => unreachable!("an untimed wait cannot time out"),
+            Err(closed) => Err(closed),
         }
     }
 
-    /// Like [`wait_until`](Self::wait_until), giving up after `timeout` (`None`): it never
+    /// Like [`wait_until`](Self::wait_until), giving up after `timeout` (`Ok(None)`): it never
     /// blocks past the timeout, taking the lock included (another thread's writer cannot
-    /// stretch it). `None` at once where `wait_until` would panic; where `wait_until` would
-    /// deadlock, `None` when the timeout has passed. Under `cfg(loom)` the timeout is ignored
-    /// (loom has no clock).
+    /// stretch it). `Ok(None)` at once where `wait_until` would panic; where `wait_until`
+    /// would deadlock, `Ok(None)` when the timeout has passed. Under `cfg(loom)` the timeout
+    /// is ignored (loom has no clock).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`], as [`wait_until`](Self::wait_until).
     ///
     /// ```
     /// use std::time::Duration;
     /// let s = pushpull::Shared::new(0);
-    /// assert!(s.wait_until_for(Duration::from_millis(20), |n| *n > 0).is_none());
-    /// assert!(s.wait_until_for(Duration::from_millis(20), |n| *n == 0).is_some());
+    /// assert!(s.wait_until_for(Duration::from_millis(20), |n| *n > 0).unwrap().is_none());
+    /// assert!(s.wait_until_for(Duration::from_millis(20), |n| *n == 0).unwrap().is_some());
     /// ```
     #[track_caller]
     pub fn wait_until_for(
         &self,
         timeout: Duration,
         predicate: impl FnMut(&T) -> bool,
-    ) -> Option<ReadGuard<'_, T>> {
+    ) -> Result<Option<ReadGuard<'_, T>>, Closed> {
         self.wait_until_deadline(predicate, Deadline::after(timeout))
     }
 
@@ -67,28 +83,35 @@ impl<T: ?Sized> Shared<T> {
         &self,
         mut predicate: impl FnMut(&T) -> bool,
         deadline: Deadline,
-    ) -> Option<ReadGuard<'_, T>> {
+    ) -> Result<Option<ReadGuard<'_, T>>, Closed> {
         const CALL: &str = "Shared::wait_until()";
         if !self.core().may_wait(CALL, deadline, false) {
-            return None;
+            return Ok(None);
         }
         loop {
-            let guard = self.read_until(deadline)?;
+            let Some(guard) = self.read_until(deadline) else {
+                return Ok(None);
+            };
             if predicate(&guard) {
-                return Some(guard);
+                return Ok(Some(guard));
+            }
+            // Under the read lock nothing can be published: once closed, the predicate is
+            // false for good.
+            if self.is_closed() {
+                return Err(Closed);
             }
             let seen = self.version();
             drop(guard);
             if !self.wait_past(seen, deadline, CALL) {
-                return None;
+                return Ok(None);
             }
         }
     }
 
     /// The async twin of [`wait_until`](Self::wait_until): a future that completes with a
-    /// read guard on which `predicate` holds. Checks the current value first, like
-    /// `wait_until`. Needs no runtime: any executor will do, and a pushing thread wakes it (see
-    /// [`WaitUntilAsync`]).
+    /// read guard on which `predicate` holds, or with [`Closed`] as `wait_until` returns it.
+    /// Checks the current value first, like `wait_until`. Needs no runtime: any executor will
+    /// do, and a pushing thread wakes it (see [`WaitUntilAsync`]).
     ///
     /// # Panics
     ///
@@ -115,12 +138,13 @@ impl<T: ?Sized> Shared<T> {
     ///     let progress = Arc::clone(&progress);
     ///     std::thread::spawn(move || for _ in 0..10 { progress.push(|p| *p += 10) })
     /// };
-    /// // In an async fn: `progress.wait_until_async(|p| *p == 100).await`
-    /// let done = block_on(progress.wait_until_async(|p| *p == 100));
+    /// // In an async fn: `progress.wait_until_async(|p| *p == 100).await?`
+    /// let done = block_on(progress.wait_until_async(|p| *p == 100)).unwrap();
     /// assert_eq!(*done, 100);
     /// # drop(done);
     /// pusher.join().unwrap();
     /// ```
+    #[doc(alias = "changed")]
     pub fn wait_until_async<P>(&self, predicate: P) -> WaitUntilAsync<'_, T, P>
     where
         P: FnMut(&T) -> bool,
@@ -135,7 +159,7 @@ impl<T: ?Sized> Shared<T> {
     }
 
     /// Polls for the version to move past `seen` (the async twin of `wait_past`): `Ready` once
-    /// it has, `Pending` with the waker stored in the `Event` (or, while another thread's
+    /// it has (or the `Shared` was closed), `Pending` with the waker stored in the `Event` (or, while another thread's
     /// writer keeps the registration out, with the task woken again at once).
     ///
     /// Registration follows the blocking path's protocol: `WAITING` is set by an RMW under a
@@ -153,7 +177,7 @@ impl<T: ?Sized> Shared<T> {
         call: &'static str,
     ) -> Poll<()> {
         let word = &self.core().version;
-        if word.version() != seen {
+        if word.moved_past(seen) {
             return Poll::Ready(());
         }
         self.core().may_wait(call, Deadline::Untimed, true);
@@ -175,23 +199,25 @@ impl<T: ?Sized> Shared<T> {
                 return repoll(cx);
             }
         }
-        if waiter.park(cx.waker(), || word.version() != seen) {
+        if waiter.park(cx.waker(), || word.moved_past(seen)) {
             Poll::Ready(())
         } else {
             Poll::Pending
         }
     }
 
-    /// Waits until the version moves past `seen`; `false` if `deadline` passed first, or at
-    /// once if this thread holds a guard of this `Shared` (then an untimed wait panics).
+    /// Waits until the version moves past `seen` or the `Shared` is closed; `false` if
+    /// `deadline` passed first, or at once if this thread holds a guard of this `Shared` (then
+    /// an untimed wait panics).
     #[track_caller]
     pub(crate) fn wait_past(&self, seen: Version, deadline: Deadline, call: &'static str) -> bool {
-        if self.version() == seen && !self.core().may_wait(call, deadline, true) {
+        let word = &self.core().version;
+        if !word.moved_past(seen) && !self.core().may_wait(call, deadline, true) {
             return false;
         }
         park::wait(
             &self.core().event,
-            || self.version() != seen,
+            || word.moved_past(seen),
             || {
                 // Registration happens under a read lock, which keeps publishers out while
                 // the flag is set (see the invariant of the version word). A timed wait

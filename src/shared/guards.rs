@@ -16,22 +16,10 @@ use crate::lock_order::{self, HeldMark, How, LockRef};
 use crate::sync::{
     thread_panicking, Duration, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
+use crate::thread_bound::NotSend;
 use std::fmt;
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
-
-/// Keeps a guard on the thread that took it, whatever features the build enables.
-///
-/// A guard's bookkeeping is per thread (the owner word names the thread holding the exclusive
-/// side, the debug read registry is a thread-local list, and the lock-order records are per
-/// thread), and an unlock from another thread would make it lie. `parking_lot`'s own guards are
-/// `!Send` only while no crate in the build enables its `send_guard` feature (Cargo unifies
-/// features across the dependency graph), so pushpull's guards carry this marker of their
-/// own. `std::sync::MutexGuard<()>` is `!Send` and `Sync`, so a guard stays `Sync` exactly
-/// when the lock's guard is (when `T: Sync`), as before.
-#[derive(Clone, Copy, Default)]
-struct NotSend(PhantomData<std::sync::MutexGuard<'static, ()>>);
 
 /// Shared read access to the value of a [`Shared`](crate::Shared), released when dropped.
 ///
@@ -43,6 +31,8 @@ struct NotSend(PhantomData<std::sync::MutexGuard<'static, ()>>);
 #[clippy::has_significant_drop]
 pub struct ReadGuard<'a, T: ?Sized> {
     inner: RwLockReadGuard<'a, T>,
+    /// For `version()`.
+    core: &'a Core,
     _mark: ReadMark,
     /// This thread holds the lock, for the lock-order checker (zero-sized where it is off).
     _order: HeldMark,
@@ -212,6 +202,7 @@ impl<'a, T: ?Sized> ReadGuard<'a, T> {
     ) -> Self {
         ReadGuard {
             inner,
+            core,
             _mark: ReadMark::new(core.id),
             _order: lock_order::hold(lock_ref::<T>(core), how, at),
             _not_send: NotSend::default(),
@@ -219,7 +210,45 @@ impl<'a, T: ?Sized> ReadGuard<'a, T> {
     }
 }
 
+impl<T: ?Sized> ReadGuard<'_, T> {
+    /// The version of the value this guard shows: no publish can happen while a read lock is
+    /// held, so it is the version *of this value*, which a lock-free
+    /// [`Shared::version`](crate::Shared::version) read before or after the guard need not be.
+    /// The version to give [`Shared::push_at`](crate::Shared::push_at) for a change computed
+    /// from this value, and the version a [`Puller::wait`](crate::PullerOf::wait) woke for.
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    ///
+    /// let s = Shared::new(10);
+    /// let (value, seen) = {
+    ///     let guard = s.read();
+    ///     (*guard, guard.version()) // the pair, taken under one lock
+    /// };
+    /// assert!(s.push_at(seen, |v| *v = value + 1).is_ok());
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn version(&self) -> crate::Version {
+        self.core.version.version()
+    }
+}
+
 impl<'a, T: ?Sized> ModifyGuard<'a, T> {
+    /// The version of the value this guard shows: stable while it is held (a modify guard
+    /// keeps every writer out). See [`ReadGuard::version`].
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(1);
+    /// s.push(|n| *n += 1);
+    /// assert_eq!(s.modify().version().get(), 1);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn version(&self) -> crate::Version {
+        self.exclusive.core.version.version()
+    }
+
     #[inline]
     pub(super) fn new(
         core: &'a Core,
@@ -242,7 +271,8 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     /// # Panics
     ///
     /// In debug builds, if this thread also holds a [`ReadGuard`] of the same `Shared` (the
-    /// upgrade would wait for it forever).
+    /// upgrade would wait for it forever); in every build, if the `Shared` is
+    /// [closed](crate::Shared::close) (it takes no more writes).
     ///
     /// ```
     /// use pushpull::{ModifyGuard, Shared};
@@ -264,10 +294,23 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             How::Upgrade,
             Location::caller(),
         );
-        match Self::try_upgrade(s) {
+        if s.exclusive.core.version.closed_under_lock() {
+            s.refuse_closed();
+        }
+        match Self::try_upgrade_open(s) {
             Ok(write) => write,
             Err(s) => s.upgrade_slow(),
         }
+    }
+
+    /// An upgrade of a closed `Shared` (a closed value takes no more writes): gives the modify
+    /// lock back, then panics naming the call.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn refuse_closed(self) -> ! {
+        drop(self);
+        super::state::written_after_close("ModifyGuard::upgrade()")
     }
 
     #[cold]
@@ -288,10 +331,22 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     ///
     /// # Errors
     ///
-    /// Gives the guard back if readers hold the lock.
+    /// Gives the guard back if readers hold the lock, or if the `Shared` is
+    /// [closed](crate::Shared::close) (it takes no more writes).
     #[inline]
     #[track_caller]
     pub fn try_upgrade(s: Self) -> Result<WriteGuard<'a, T>, Self> {
+        // The modify lock keeps `close` out: the flag cannot change while we look.
+        if s.exclusive.core.version.closed_under_lock() {
+            return Err(s);
+        }
+        Self::try_upgrade_open(s)
+    }
+
+    /// `try_upgrade` of a `Shared` known not to be closed.
+    #[inline]
+    #[track_caller]
+    fn try_upgrade_open(s: Self) -> Result<WriteGuard<'a, T>, Self> {
         let ModifyGuard { exclusive, inner } = s;
         match RwLockUpgradableReadGuard::try_upgrade(inner) {
             Ok(write) => Ok(WriteGuard::upgraded(exclusive, write, Location::caller())),
@@ -304,14 +359,16 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     ///
     /// # Errors
     ///
-    /// Gives the guard back if readers still hold the lock after `timeout`, or at once if
-    /// this thread holds one of them (debug builds).
+    /// Gives the guard back if readers still hold the lock after `timeout`, at once if this
+    /// thread holds one of them (debug builds), or at once if the `Shared` is closed.
     #[track_caller]
     pub fn try_upgrade_for(s: Self, timeout: Duration) -> Result<WriteGuard<'a, T>, Self> {
         let at = Location::caller();
         // A timeout hides a deadlock, it does not prevent one: the order counts.
         lock_order::before_acquire(lock_ref::<T>(s.exclusive.core), How::Upgrade, at);
-        if s.exclusive.core.reads_held_by_current_thread() {
+        if s.exclusive.core.reads_held_by_current_thread()
+            || s.exclusive.core.version.closed_under_lock()
+        {
             return Err(s);
         }
         let ModifyGuard { exclusive, inner } = s;
@@ -379,7 +436,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         }
     }
 
-    /// Runs `f` on the value without publishing (the caller decides): the body of `update`,
+    /// Runs `f` on the value without publishing (the caller decides): the body of `push`,
     /// `push*`. A panic out of `f` poisons; `f` returning disarms again, so this path needs
     /// no `thread::panicking` check.
     #[inline]
@@ -403,9 +460,31 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         }
     }
 
-    /// The version this guard's publish produced (or the current one if it did not publish).
-    pub(super) fn version(&self) -> crate::Version {
+    /// The version of the value this guard holds: the one its publish produced, once it
+    /// published (its first mutable access, or the push that uses it); the current one
+    /// before. Stable otherwise: only this guard can publish while it is held.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(vec![1]);
+    /// let mut w = s.write();
+    /// assert_eq!(w.version().get(), 0);
+    /// w.push(2); // the first mutable access publishes
+    /// assert_eq!(w.version().get(), 1);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn version(&self) -> crate::Version {
         self.exclusive.core.version.version()
+    }
+
+    /// Closes the `Shared` (see [`Shared::close`](crate::Shared::close)), waking parked
+    /// waiters once the lock is released, as a publish does. `true` if this call closed it.
+    pub(crate) fn close(&mut self) -> bool {
+        let (closed_now, waiting) = self.exclusive.core.version.close();
+        if waiting {
+            self.wake.pending = Some(self.exclusive.core);
+        }
+        closed_now
     }
 
     /// Turns the write guard into a read guard without letting a writer in between. If the

@@ -96,7 +96,7 @@ impl Core {
 ///   readers, excludes other modifiers and writers, and [`ModifyGuard::upgrade`] turns it into
 ///   a writer atomically, so a decision taken on what you read is still valid when you write.
 /// * [`write`](Self::write) gives exclusive access ([`WriteGuard`]).
-/// * [`update`](Self::update) / [`push`](Self::push) run a closure under the write lock: the
+/// * [`push`](Self::push) runs a closure under the write lock: the
 ///   atomic read-modify-write that replaces "lock, read, unlock, lock, write" (which loses
 ///   updates).
 ///
@@ -137,7 +137,7 @@ impl Core {
 /// # Poisoning
 ///
 /// If a thread panics while it has mutable access (a `WriteGuard` it mutably dereferenced, or
-/// inside `update`/`push*`), the `Shared` is marked poisoned *before* the lock is released, and
+/// inside `push*`), the `Shared` is marked poisoned *before* the lock is released, and
 /// the half-done change is published so that no waiter sleeps through it. Access is never
 /// refused: check [`is_poisoned`](Self::is_poisoned) where a half-applied change matters, and
 /// [`clear_poison`](Self::clear_poison) once the value is repaired.
@@ -153,7 +153,7 @@ impl Core {
 ///     for _ in 0..4 {
 ///         s.spawn(|| {
 ///             for _ in 0..1000 {
-///                 counter.update(|n| *n += 1);
+///                 counter.push(|n| *n += 1);
 ///             }
 ///         });
 ///     }
@@ -216,24 +216,27 @@ impl<T: ?Sized> Shared<T> {
     /// let b = s.read(); // readers share
     /// assert_eq!(*a + *b, 10);
     /// ```
+    #[doc(alias = "borrow")]
+    #[doc(alias = "lock_shared")]
+    #[doc(alias = "get")]
     #[inline]
     #[track_caller]
     pub fn read(&self) -> ReadGuard<'_, T> {
-        self.read_as(How::Read)
+        self.read_as(How::Read, "read()")
     }
 
     /// `read`, recorded for the lock-order checker as taken `how` (a plain read, or the read
-    /// inside a wait).
+    /// inside a wait), on behalf of the public `call` its re-entrancy panic names.
     #[inline(always)]
     #[track_caller]
-    fn read_as(&self, how: How) -> ReadGuard<'_, T> {
+    pub(crate) fn read_as(&self, how: How, call: &'static str) -> ReadGuard<'_, T> {
         self.order_before(how);
         if sync::TRY_BEFORE_BLOCKING {
             if let Some(inner) = self.lock.try_read() {
                 return ReadGuard::new(&self.core, inner, how, Location::caller());
             }
         }
-        self.read_slow(how)
+        self.read_slow(how, call)
     }
 
     /// Tells the lock-order checker that this thread is about to block on this `Shared`
@@ -247,9 +250,9 @@ impl<T: ?Sized> Shared<T> {
 
     #[cold]
     #[track_caller]
-    fn read_slow(&self, how: How) -> ReadGuard<'_, T> {
+    fn read_slow(&self, how: How, call: &'static str) -> ReadGuard<'_, T> {
         let inner = match self.core.owner.held_by_current_thread() {
-            Some(Held::Write) => would_deadlock("read()", "WriteGuard"),
+            Some(Held::Write) => would_deadlock(call, "WriteGuard"),
             // A modifier (or, in debug builds, a known reader) reading again must not queue
             // behind a writer that is itself waiting for this thread.
             Some(Held::Modify) => self.lock.read_recursive(),
@@ -278,6 +281,7 @@ impl<T: ?Sized> Shared<T> {
     /// }
     /// assert_eq!(*best.read(), 7);
     /// ```
+    #[doc(alias = "upgradable_read")]
     #[inline]
     #[track_caller]
     pub fn modify(&self) -> ModifyGuard<'_, T> {
@@ -304,29 +308,60 @@ impl<T: ?Sized> Shared<T> {
     /// # Panics
     ///
     /// If this thread holds a [`WriteGuard`] or [`ModifyGuard`] of this `Shared` (use
-    /// [`ModifyGuard::upgrade`] instead), or (debug builds) a [`ReadGuard`] of it.
+    /// [`ModifyGuard::upgrade`] instead), or (debug builds) a [`ReadGuard`] of it; and if the
+    /// `Shared` is [closed](Self::close): a closed value takes no more writes.
     ///
     /// ```
     /// let s = pushpull::Shared::new(vec![1]);
     /// s.write().push(2); // mutable access publishes version 1
     /// assert_eq!(s.version().get(), 1);
     /// ```
+    #[doc(alias = "lock")]
     #[inline]
     #[track_caller]
     pub fn write(&self) -> WriteGuard<'_, T> {
-        self.order_before(How::Write);
-        // As in `modify`: the slow path returns the lock's guard.
-        let inner = match sync::TRY_BEFORE_BLOCKING.then(|| self.lock.try_write()) {
-            Some(Some(inner)) => inner,
-            _ => self.write_slow(),
-        };
+        self.write_as("write()")
+    }
+
+    /// `write()` on behalf of the public `call` (`"push()"`, `"replace()"`, ...), which its
+    /// panics name: the user reads the method they called. Refused once the `Shared` is
+    /// closed (a closed value takes no more writes), checked under the lock, before any user
+    /// code runs.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn write_as(&self, call: &'static str) -> WriteGuard<'_, T> {
+        let inner = self.lock_exclusive(call);
+        if self.core.version.closed_under_lock() {
+            refuse_closed(inner, call);
+        }
         WriteGuard::new(&self.core, inner, Location::caller())
+    }
+
+    /// The write lock for `close()`, which a closed `Shared` still takes (closing twice is a
+    /// no-op).
+    #[track_caller]
+    pub(crate) fn write_to_close(&self) -> WriteGuard<'_, T> {
+        let inner = self.lock_exclusive("close()");
+        WriteGuard::new(&self.core, inner, Location::caller())
+    }
+
+    /// The lock's own write guard, blocking: the one place `write()`, the push family and
+    /// `close()` take it. The slow path returns the lock's guard, not ours: the guard is built
+    /// in one place, after both paths, where the optimizer sees its bookkeeping whole.
+    #[inline(always)]
+    #[track_caller]
+    fn lock_exclusive(&self, call: &'static str) -> RwLockWriteGuard<'_, T> {
+        self.order_before(How::Write);
+        match sync::TRY_BEFORE_BLOCKING.then(|| self.lock.try_write()) {
+            Some(Some(inner)) => inner,
+            _ => self.write_slow(call),
+        }
     }
 
     #[cold]
     #[track_caller]
-    fn write_slow(&self) -> RwLockWriteGuard<'_, T> {
-        self.core.owner.check_blocking("write()", self.core.id);
+    fn write_slow(&self, call: &'static str) -> RwLockWriteGuard<'_, T> {
+        self.core.owner.check_blocking(call, self.core.id);
         self.lock.write()
     }
 
@@ -340,6 +375,7 @@ impl<T: ?Sized> Shared<T> {
     /// drop(w);
     /// assert_eq!(*s.try_read().unwrap(), 1);
     /// ```
+    #[doc(alias = "try_borrow")]
     #[inline]
     #[track_caller]
     pub fn try_read(&self) -> Option<ReadGuard<'_, T>> {
@@ -375,7 +411,7 @@ impl<T: ?Sized> Shared<T> {
     }
 
     /// Takes the write lock without blocking: `None` if anyone holds the lock (including this
-    /// thread). Never panics.
+    /// thread), or if the `Shared` is [closed](Self::close). Never panics.
     ///
     /// ```
     /// let s = pushpull::Shared::new(1);
@@ -384,10 +420,14 @@ impl<T: ?Sized> Shared<T> {
     /// drop(r);
     /// *s.try_write().unwrap() += 1;
     /// ```
+    #[doc(alias = "try_lock")]
     #[inline]
     #[track_caller]
     pub fn try_write(&self) -> Option<WriteGuard<'_, T>> {
         let inner = self.lock.try_write()?;
+        if self.core.version.closed_under_lock() {
+            return None;
+        }
         Some(WriteGuard::new(&self.core, inner, Location::caller()))
     }
 
@@ -414,7 +454,7 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub(crate) fn read_until(&self, deadline: Deadline) -> Option<ReadGuard<'_, T>> {
         match deadline {
-            Deadline::Untimed => Some(self.read_as(How::Wait)),
+            Deadline::Untimed => Some(self.read_as(How::Wait, "read()")),
             Deadline::Timed(at) => self.try_read_until(at, How::Wait),
         }
     }
@@ -476,8 +516,8 @@ impl<T: ?Sized> Shared<T> {
 
     /// Takes the write lock, waiting at most `timeout`. Returns `None` at once if this thread
     /// holds a guard that makes the wait hopeless and this build can tell (its `ModifyGuard`
-    /// in every build); otherwise it never waits past `timeout`. Under `cfg(loom)` the timeout
-    /// is ignored.
+    /// in every build); otherwise it never waits past `timeout`. `None` too if the `Shared` is
+    /// [closed](Self::close). Under `cfg(loom)` the timeout is ignored.
     ///
     /// ```
     /// use std::time::Duration;
@@ -500,6 +540,9 @@ impl<T: ?Sized> Shared<T> {
             |at| self.lock.try_write_until(at),
             || self.lock.write(),
         )?;
+        if self.core.version.closed_under_lock() {
+            return None;
+        }
         Some(WriteGuard::new(&self.core, inner, Location::caller()))
     }
 
@@ -520,38 +563,61 @@ impl<T: ?Sized> Shared<T> {
     /// ```
     #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        f(&self.read())
+        f(&self.read_as(How::Read, "with()"))
     }
 
-    /// Runs `f` on the value under the write lock and publishes: the atomic read-modify-write
-    /// that replaces "lock, read, unlock, lock, write". Same as [`push`](Self::push).
+    /// Pushes a change: runs `f` on the value under the write lock, bumps the version by one
+    /// and wakes waiters (after the lock is released), and returns what `f` returned. The
+    /// atomic read-modify-write that replaces "lock, read, unlock, lock, write".
     ///
-    /// ```
-    /// let s = pushpull::Shared::new(41);
-    /// let now = s.update(|n| { *n += 1; *n });
-    /// assert_eq!(now, 42);
-    /// ```
-    #[inline]
-    #[track_caller]
-    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let mut guard = self.write();
-        guard.publish();
-        guard.apply(f)
-    }
-
-    /// Pushes a change: runs `f` under the write lock, bumps the version by one and wakes
-    /// waiters. The name users of the push-pull pattern look for; same as
-    /// [`update`](Self::update).
+    /// # Panics
+    ///
+    /// If the `Shared` is [closed](Self::close) (`f` does not run), and as
+    /// [`write`](Self::write) if this thread holds a guard of it.
     ///
     /// ```
     /// let s = pushpull::Shared::new(Vec::new());
     /// s.push(|v| v.push("hello"));
     /// assert_eq!(s.version().get(), 1);
+    /// let len = s.push(|v| { v.push("world"); v.len() });
+    /// assert_eq!(len, 2);
     /// ```
+    #[doc(alias = "update")]
+    #[doc(alias = "send_modify")]
+    #[doc(alias = "fetch_update")]
     #[inline]
     #[track_caller]
     pub fn push<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        self.update(f)
+        let mut guard = self.write_as("push()");
+        guard.publish();
+        guard.apply(f)
+    }
+
+    /// Pushes a new value, returning the one it replaces: [`push`](Self::push) with
+    /// `std::mem::replace` (a watch channel's `send` / `send_replace`).
+    ///
+    /// # Panics
+    ///
+    /// As [`push`](Self::push).
+    ///
+    /// ```
+    /// let config = pushpull::Shared::new("v1");
+    /// let old = config.replace("v2");
+    /// assert_eq!((old, *config.read(), config.version().get()), ("v1", "v2", 1));
+    /// ```
+    #[doc(alias = "send")]
+    #[doc(alias = "send_replace")]
+    #[doc(alias = "set")]
+    #[doc(alias = "store")]
+    #[doc(alias = "swap")]
+    #[track_caller]
+    pub fn replace(&self, value: T) -> T
+    where
+        T: Sized,
+    {
+        let mut guard = self.write_as("replace()");
+        guard.publish();
+        guard.apply(|v| std::mem::replace(v, value))
     }
 
     /// Runs `f` under the write lock and publishes only if it returns `true` (the version
@@ -565,10 +631,15 @@ impl<T: ?Sized> Shared<T> {
     /// assert!(s.push_if(|n| { *n += 1; true }));
     /// assert_eq!(s.version().get(), 1);
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`push`](Self::push): also when the `Shared` is closed, whatever `f` would return.
+    #[doc(alias = "send_if_modified")]
     #[inline]
     #[track_caller]
     pub fn push_if(&self, f: impl FnOnce(&mut T) -> bool) -> bool {
-        let mut guard = self.write();
+        let mut guard = self.write_as("push_if()");
         let changed = guard.apply(f);
         if changed {
             guard.publish();
@@ -582,15 +653,46 @@ impl<T: ?Sized> Shared<T> {
     ///
     /// Returns `f`'s result and the version this push produced.
     ///
+    /// # The version must be the value's own
+    ///
+    /// `seen` must be the version *of the value `f` was computed from*: take both under one
+    /// lock, with [`ReadGuard::version`] (or [`snapshot`](Self::snapshot), or the guard a wait
+    /// returned). Reading the value and then calling [`version`](Self::version) separately is
+    /// wrong: a push can land in between, and `push_at` then accepts a change computed from
+    /// the older value, silently losing that push (`tests/push_pull.rs` reproduces it).
+    ///
+    /// ```
+    /// use pushpull::Shared;
+    ///
+    /// let counter = Shared::new(0u64);
+    /// loop {
+    ///     // Right: the value and its version under one read lock.
+    ///     let (value, seen) = {
+    ///         let guard = counter.read();
+    ///         (*guard, guard.version())
+    ///     };
+    ///     // Wrong: `let value = *counter.read(); let seen = counter.version();`
+    ///     if counter.push_at(seen, |v| *v = value + 1).is_ok() {
+    ///         break; // else someone pushed meanwhile: compute again from the new value
+    ///     }
+    /// }
+    /// assert_eq!(*counter.read(), 1);
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Conflict`] when the version is no longer `seen`; `f` did not run.
+    ///
+    /// # Panics
+    ///
+    /// As [`push`](Self::push), if the `Shared` is closed (a stale `seen` may be refused as a
+    /// [`Conflict`] first).
     ///
     /// ```
     /// use pushpull::Shared;
     ///
     /// let s = Shared::new(10);
-    /// let (value, seen) = s.pull();
+    /// let (value, seen) = s.snapshot();
     /// let (_, now) = s.push_at(seen, |v| *v = value * 2).unwrap();
     /// assert_eq!(now.get(), 1);
     /// // A second push based on the old snapshot is refused:
@@ -598,6 +700,8 @@ impl<T: ?Sized> Shared<T> {
     /// assert_eq!(conflict.current, now);
     /// assert_eq!(*s.read(), 20);
     /// ```
+    #[doc(alias = "compare_exchange")]
+    #[doc(alias = "compare_and_swap")]
     #[inline]
     #[track_caller]
     pub fn push_at<R>(
@@ -610,7 +714,7 @@ impl<T: ?Sized> Shared<T> {
         if current != seen {
             return Err(Conflict { current });
         }
-        let mut guard = self.write();
+        let mut guard = self.write_as("push_at()");
         let current = guard.version();
         if current != seen {
             return Err(Conflict { current });
@@ -643,9 +747,9 @@ impl<T: ?Sized> Shared<T> {
     /// use std::panic::{catch_unwind, AssertUnwindSafe};
     ///
     /// let s = Shared::new(vec![1, 2]);
-    /// let _ = catch_unwind(AssertUnwindSafe(|| s.update(|v| { v.clear(); panic!("oops") })));
+    /// let _ = catch_unwind(AssertUnwindSafe(|| s.push(|v| { v.clear(); panic!("oops") })));
     /// assert!(s.is_poisoned());
-    /// s.update(|v| v.extend([1, 2])); // repair
+    /// s.push(|v| v.extend([1, 2])); // repair
     /// s.clear_poison();
     /// assert!(!s.is_poisoned());
     /// ```
@@ -668,6 +772,17 @@ impl<T: ?Sized> Shared<T> {
     pub(crate) fn core(&self) -> &Core {
         &self.core
     }
+}
+
+/// A write refused because the `Shared` is closed: lets go of the lock's guard, then panics
+/// naming `call`. Out of line and owning the guard, so the fast path that calls it keeps no
+/// cleanup of its own for this branch.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn refuse_closed<G>(inner: G, call: &'static str) -> ! {
+    drop(inner);
+    state::written_after_close(call)
 }
 
 /// Like std's `RwLock`: a panic with mutable access poisons the value, which
@@ -701,12 +816,12 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Shared<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+/// Builds that record lock orders only (the one test here is about the graph).
+#[cfg(all(test, not(loom), any(debug_assertions, feature = "lock-order-check")))]
 mod tests {
     use super::*;
 
     #[test]
-    #[cfg(any(debug_assertions, feature = "lock-order-check"))]
     fn a_dropped_shared_leaves_the_lock_order_graph() {
         let jobs = Shared::new(0);
         let results = Shared::new(0);

@@ -144,19 +144,19 @@ fn write_no_mutation_std(l: &'static StdRwLock) {
     }
 }
 
-// parking_lot `Mutex::lock` + `+= 1` + drop (anchor of `update`).
+// parking_lot `Mutex::lock` + `+= 1` + drop (anchor of `push`).
 #[library_benchmark]
 #[bench::run(setup = pl_mutex)]
-fn update_parking_lot(l: &'static PlMutex<u64>) {
+fn push_parking_lot(l: &'static PlMutex<u64>) {
     for _ in 0..ITERS {
         *black_box(l).lock() += 1;
     }
 }
 
-// std `Mutex::lock` (poisoning) + `+= 1` + drop (anchor of `update`).
+// std `Mutex::lock` (poisoning) + `+= 1` + drop (anchor of `push`).
 #[library_benchmark]
 #[bench::run(setup = std_mutex)]
-fn update_std(l: &'static StdMutex) {
+fn push_std(l: &'static StdMutex) {
     for _ in 0..ITERS {
         *black_box(l).lock().unwrap() += 1;
     }
@@ -306,8 +306,8 @@ library_benchmark_group!(
         write_std,
         write_no_mutation_parking_lot,
         write_no_mutation_std,
-        update_parking_lot,
-        update_std,
+        push_parking_lot,
+        push_std,
         push_watch_send_modify,
         push_if_false_watch,
         push_at_win_parking_lot,

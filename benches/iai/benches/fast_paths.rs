@@ -97,19 +97,19 @@ fn write_no_mutation(s: &'static Shared<u64>) {
     }
 }
 
-// `update(|v| *v += 1)`.
+// `push(|v| *v += 1)`.
 #[library_benchmark]
 #[bench::run(setup = shared)]
-fn update(s: &'static Shared<u64>) {
+fn push(s: &'static Shared<u64>) {
     for _ in 0..ITERS {
-        black_box(s).update(|v| *v += 1);
+        black_box(s).push(|v| *v += 1);
     }
 }
 
 // `push(|v| *v += 1)` with a live puller that is not waiting.
 #[library_benchmark]
 #[bench::run(setup = puller)]
-fn push(p: Puller<'static, u64>) -> Puller<'static, u64> {
+fn push_puller_live(p: Puller<'static, u64>) -> Puller<'static, u64> {
     let s = p.shared();
     for _ in 0..ITERS {
         black_box(s).push(|v| *v += 1);
@@ -183,7 +183,7 @@ fn pull_changed(s: &'static Shared<u64>) {
 #[bench::run(setup = shared)]
 fn wait_changed(s: &'static Shared<u64>) {
     for _ in 0..ITERS {
-        black_box(*black_box(s).puller_at(Version::ZERO).wait());
+        black_box(*black_box(s).puller_at(Version::ZERO).wait().unwrap());
     }
 }
 
@@ -219,8 +219,8 @@ library_benchmark_group!(
         modify_upgrade,
         write,
         write_no_mutation,
-        update,
         push,
+        push_puller_live,
         push_if_false,
         push_at_win,
         push_at_conflict,
