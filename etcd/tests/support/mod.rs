@@ -94,11 +94,12 @@ pub fn finish(name: &str, mut child: Child) -> String {
     out
 }
 
-/// The words after `tag` on the line of `output` that starts with it.
+/// The words after `tag` on the line of `output` that has it (libtest may have printed the
+/// test's name before it on the same line).
 pub fn field<'a>(output: &'a str, tag: &str) -> Vec<&'a str> {
     output
         .lines()
-        .find_map(|l| l.strip_prefix(tag))
+        .find_map(|l| l.find(tag).map(|at| &l[at + tag.len()..]))
         .unwrap_or_else(|| panic!("no line starting with {tag:?} in:\n{output}"))
         .split_whitespace()
         .collect()

@@ -243,6 +243,22 @@ impl Etcd {
     }
 }
 
+impl Etcd {
+    /// How many raft proposals member `i` has applied (a write, or a transaction, each count
+    /// one): lets a test see that a request reached etcd when its answer is held back.
+    pub fn proposals_applied(&self, i: usize) -> u64 {
+        http_get(self.members[i].client_port, "/metrics")
+            .and_then(|m| {
+                m.lines().find_map(|l| {
+                    l.strip_prefix("etcd_server_proposals_applied_total ")
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                })
+            })
+            .map(|v| v as u64)
+            .expect("etcd metrics")
+    }
+}
+
 impl Drop for Etcd {
     fn drop(&mut self) {
         for i in 0..self.members.len() {
