@@ -9,6 +9,7 @@ use std::future::Future;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use server::Etcd;
 
 /// The bound on every wait in the tests: long, because it only has to catch a hang.
