@@ -121,7 +121,10 @@ async fn master() -> Result<()> {
     .await?;
     let wg = WaitGroup::open(client, format!("{run}/workers")).await?;
     wg.expect(WORKERS.len()); // Go's wg.Add(3), before any worker runs
-    println!("master: {TASKS} tasks on {run}/board, {} worker processes", WORKERS.len());
+    println!(
+        "master: {TASKS} tasks on {run}/board, {} worker processes",
+        WORKERS.len()
+    );
 
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
@@ -151,9 +154,12 @@ async fn master() -> Result<()> {
     println!("master: killed {VICTIM} (SIGKILL) while it held task {held}");
 
     // The group sees it lost when its lease expires; hand its task back.
-    tokio::time::timeout(LIMIT, wg.wait_until(|r| r.get(VICTIM) == Some(MemberState::Lost)))
-        .await
-        .map_err(|_| "the victim was never counted lost")?;
+    tokio::time::timeout(
+        LIMIT,
+        wg.wait_until(|r| r.get(VICTIM) == Some(MemberState::Lost)),
+    )
+    .await
+    .map_err(|_| "the victim was never counted lost")?;
     println!(
         "master: the group counted {VICTIM} lost {:.1} s after the kill (lease TTL {} s)",
         killed_at.elapsed().as_secs_f64(),

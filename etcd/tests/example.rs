@@ -25,7 +25,13 @@ fn the_cluster_example_counts_the_killed_worker_lost_and_finishes_the_board() {
         .unwrap();
     let out = support::finish("cluster example", child);
     assert!(out.contains("started a local etcd"), "{out}");
-    assert!(out.contains("master: wait() returned Outcome { done: 2, lost: 1 }"), "{out}");
+    assert!(
+        out.contains("master: wait() returned Outcome { done: 2, lost: 1 }"),
+        "{out}"
+    );
     assert!(out.contains("handed back from w3"), "{out}");
-    assert!(out.contains("demonstrated: 4 processes shared one board"), "{out}");
+    assert!(
+        out.contains("demonstrated: 4 processes shared one board"),
+        "{out}"
+    );
 }

@@ -11,7 +11,7 @@
 
 mod support;
 
-use pushpull_etcd::{Error, Replica};
+use pushpull_etcd::{Error, Json, Options, Replica};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +31,13 @@ async fn key_state(endpoints: &[String], key: &str) -> (i64, i64) {
 
 /// Asserts that `replica` reflects every revision of `key` committed when the fault ended
 /// (`ended`), within [`CONVERGE`] of that moment.
-async fn converges(what: &str, replica: &Replica<u64>, endpoints: &[String], key: &str, ended: Instant) {
+async fn converges(
+    what: &str,
+    replica: &Replica<u64>,
+    endpoints: &[String],
+    key: &str,
+    ended: Instant,
+) {
     let (target, _) = key_state(endpoints, key).await;
     bounded(what, replica.wait_revision(target)).await.unwrap();
     let took = ended.elapsed();
@@ -43,7 +49,11 @@ async fn converges(what: &str, replica: &Replica<u64>, endpoints: &[String], key
 }
 
 /// `n` pushes of +1 on `replica`, in a task; `done` counts the ones that returned.
-fn pusher(replica: Replica<u64>, n: u64, done: Arc<AtomicU64>) -> tokio::task::JoinHandle<Vec<Result<i64, Error>>> {
+fn pusher(
+    replica: Replica<u64>,
+    n: u64,
+    done: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<Vec<Result<i64, Error>>> {
     tokio::spawn(async move {
         let mut results = Vec::new();
         for _ in 0..n {
@@ -56,15 +66,29 @@ fn pusher(replica: Replica<u64>, n: u64, done: Arc<AtomicU64>) -> tokio::task::J
 
 /// Every push succeeded, each applied exactly once (the key's version counts its changes),
 /// and the follower ends with the total.
-async fn nothing_lost(results: Vec<Result<i64, Error>>, n: u64, follower: &Replica<u64>, endpoints: &[String], key: &str) {
+async fn nothing_lost(
+    results: Vec<Result<i64, Error>>,
+    n: u64,
+    follower: &Replica<u64>,
+    endpoints: &[String],
+    key: &str,
+) {
     let revisions: Vec<i64> = results
         .into_iter()
         .map(|r| r.expect("every push succeeds despite the fault"))
         .collect();
     assert!(revisions.windows(2).all(|w| w[0] < w[1]), "revisions grow");
     let (_, version) = key_state(endpoints, key).await;
-    assert_eq!(version, 1 + n as i64, "created once, then exactly one change per push");
-    let end = *bounded("follower ends with every push", follower.wait_until_async(|v| *v == n)).await;
+    assert_eq!(
+        version,
+        1 + n as i64,
+        "created once, then exactly one change per push"
+    );
+    let end = *bounded(
+        "follower ends with every push",
+        follower.wait_until_async(|v| *v == n),
+    )
+    .await;
     assert_eq!(end, n);
 }
 
@@ -72,11 +96,18 @@ async fn nothing_lost(results: Vec<Result<i64, Error>>, n: u64, follower: &Repli
 async fn etcd_paused_for_two_seconds_during_pushes() {
     let etcd = Etcd::start();
     let endpoints = etcd.endpoints();
-    let a = Replica::open(client(&endpoints).await, "f/paused", 0u64).await.unwrap();
-    let b = Replica::open(client(&endpoints).await, "f/paused", 0u64).await.unwrap();
+    let a = Replica::open(client(&endpoints).await, "f/paused", 0u64)
+        .await
+        .unwrap();
+    let b = Replica::open(client(&endpoints).await, "f/paused", 0u64)
+        .await
+        .unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let task = pusher(a.clone(), 60, Arc::clone(&done));
-    eventually("pushes under way", HANG, || done.load(Ordering::SeqCst) >= 20).await;
+    eventually("pushes under way", HANG, || {
+        done.load(Ordering::SeqCst) >= 20
+    })
+    .await;
     etcd.pause(0);
     tokio::time::sleep(Duration::from_secs(2)).await; // the fault itself
     etcd.resume(0);
@@ -90,11 +121,18 @@ async fn etcd_paused_for_two_seconds_during_pushes() {
 async fn etcd_killed_and_restarted_on_its_data_directory() {
     let mut etcd = Etcd::start();
     let endpoints = etcd.endpoints();
-    let a = Replica::open(client(&endpoints).await, "f/restart", 0u64).await.unwrap();
-    let b = Replica::open(client(&endpoints).await, "f/restart", 0u64).await.unwrap();
+    let a = Replica::open(client(&endpoints).await, "f/restart", 0u64)
+        .await
+        .unwrap();
+    let b = Replica::open(client(&endpoints).await, "f/restart", 0u64)
+        .await
+        .unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let task = pusher(a.clone(), 60, Arc::clone(&done));
-    eventually("pushes under way", HANG, || done.load(Ordering::SeqCst) >= 20).await;
+    eventually("pushes under way", HANG, || {
+        done.load(Ordering::SeqCst) >= 20
+    })
+    .await;
     etcd.kill(0);
     etcd.restart(0); // returns once it answers /health
     let ended = Instant::now();
@@ -108,14 +146,24 @@ async fn etcd_killed_and_restarted_on_its_data_directory() {
 async fn the_leader_of_a_three_member_cluster_killed_during_pushes() {
     let mut etcd = Etcd::cluster(3);
     let endpoints = etcd.endpoints();
-    let a = Replica::open(client(&endpoints).await, "f/leader", 0u64).await.unwrap();
-    let b = Replica::open(client(&endpoints).await, "f/leader", 0u64).await.unwrap();
+    let a = Replica::open(client(&endpoints).await, "f/leader", 0u64)
+        .await
+        .unwrap();
+    let b = Replica::open(client(&endpoints).await, "f/leader", 0u64)
+        .await
+        .unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let task = pusher(a.clone(), 60, Arc::clone(&done));
-    eventually("pushes under way", HANG, || done.load(Ordering::SeqCst) >= 20).await;
+    eventually("pushes under way", HANG, || {
+        done.load(Ordering::SeqCst) >= 20
+    })
+    .await;
     let leader = etcd.leader().expect("a leader");
     etcd.kill(leader);
-    let survivors: Vec<String> = (0..3).filter(|&i| i != leader).map(|i| etcd.endpoint(i)).collect();
+    let survivors: Vec<String> = (0..3)
+        .filter(|&i| i != leader)
+        .map(|i| etcd.endpoint(i))
+        .collect();
     eventually("a new leader", HANG, || etcd.leader().is_some()).await;
     let ended = Instant::now();
     converges("leader killed: follower", &b, &survivors, "f/leader", ended).await;
@@ -126,12 +174,18 @@ async fn the_leader_of_a_three_member_cluster_killed_during_pushes() {
 /// A replica that talks to etcd through a proxy, a pusher that talks to it directly.
 async fn cut_setup(etcd: &Etcd, key: &str) -> (Proxy, Replica<u64>, Replica<u64>) {
     let proxy = Proxy::start(&etcd.endpoint(0));
-    let cut = Replica::open(client(&[proxy.endpoint()]).await, key.to_owned(), 0u64).await.unwrap();
-    let pusher = Replica::open(client(&etcd.endpoints()).await, key.to_owned(), 0u64).await.unwrap();
+    let cut = Replica::open(client(&[proxy.endpoint()]).await, key.to_owned(), 0u64)
+        .await
+        .unwrap();
+    let pusher = Replica::open(client(&etcd.endpoints()).await, key.to_owned(), 0u64)
+        .await
+        .unwrap();
     for _ in 0..5 {
         pusher.push(|v| *v += 1).await.unwrap();
     }
-    bounded("caught up", cut.wait_revision(pusher.revision())).await.unwrap();
+    bounded("caught up", cut.wait_revision(pusher.revision()))
+        .await
+        .unwrap();
     eventually("watching", HANG, || cut.status().connected).await;
     (proxy, cut, pusher)
 }
@@ -183,11 +237,20 @@ async fn a_cut_replica_whose_history_was_compacted_rereads_once_and_resumes_afte
     let mut raw = raw_client(&endpoints).await;
     let mut store = 0;
     for i in 0..5 {
-        store = raw.put("f/elsewhere", i.to_string(), None).await.unwrap().header().unwrap().revision();
+        store = raw
+            .put("f/elsewhere", i.to_string(), None)
+            .await
+            .unwrap()
+            .header()
+            .unwrap()
+            .revision();
     }
-    raw.compact(store, Some(etcd_client::CompactionOptions::new().with_physical()))
-        .await
-        .unwrap();
+    raw.compact(
+        store,
+        Some(etcd_client::CompactionOptions::new().with_physical()),
+    )
+    .await
+    .unwrap();
     proxy.set_mode(Mode::Forward);
     let ended = Instant::now();
     converges("compacted", &cut, &endpoints, "f/compacted", ended).await;
@@ -204,17 +267,29 @@ async fn a_cut_replica_whose_history_was_compacted_rereads_once_and_resumes_afte
     bounded("follows on", cut.wait_revision(r)).await.unwrap();
     assert_eq!(*cut.read(), 16);
     let status = cut.status();
-    assert_eq!((status.resyncs, status.events), (1, events + 1), "{status:?}");
+    assert_eq!(
+        (status.resyncs, status.events),
+        (1, events + 1),
+        "{status:?}"
+    );
 }
 
 /// A push through the proxy, whose answer is held back until etcd has applied it; then the
 /// connection is cut. Returns the push's result.
-async fn push_with_lost_answer(etcd: &Etcd, proxy: &Proxy, replica: &Replica<u64>, between: impl std::future::Future<Output = ()>) -> Result<i64, Error> {
+async fn push_with_lost_answer(
+    etcd: &Etcd,
+    proxy: &Proxy,
+    replica: &Replica<u64>,
+    between: impl std::future::Future<Output = ()>,
+) -> Result<i64, Error> {
     let applied = etcd.proposals_applied(0);
     proxy.set_mode(Mode::Hold);
     let r = replica.clone();
     let push = tokio::spawn(async move { r.push(|v| *v += 1).await });
-    eventually("etcd applied the push", HANG, || etcd.proposals_applied(0) > applied).await;
+    eventually("etcd applied the push", HANG, || {
+        etcd.proposals_applied(0) > applied
+    })
+    .await;
     between.await;
     proxy.cut();
     proxy.set_mode(Mode::Forward);
@@ -230,7 +305,11 @@ async fn a_push_whose_answer_is_lost_is_applied_once_and_returns_its_revision() 
     let result = push_with_lost_answer(&etcd, &proxy, &cut, async {}).await;
     let (revision, new_version) = key_state(&endpoints, "f/lost").await;
     assert_eq!(new_version, version + 1, "applied exactly once");
-    assert_eq!(result.unwrap(), revision, "the push reports the commit it could not hear about");
+    assert_eq!(
+        result.unwrap(),
+        revision,
+        "the push reports the commit it could not hear about"
+    );
     assert_eq!(*cut.read(), 6);
 }
 
@@ -265,7 +344,45 @@ async fn a_lost_answer_of_a_refused_compare_retries_from_the_new_value_once() {
     pusher.push(|v| *v += 10).await.unwrap();
     let result = push_with_lost_answer(&etcd, &proxy, &cut, async {}).await;
     let (revision, new_version) = key_state(&endpoints, "f/lost3").await;
-    assert_eq!(new_version, version + 2, "the other push, then ours once (retried from 15)");
+    assert_eq!(
+        new_version,
+        version + 2,
+        "the other push, then ours once (retried from 15)"
+    );
     assert_eq!(result.unwrap(), revision);
     assert_eq!(*cut.read(), 16);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_connection_is_noticed_and_replaced() {
+    let etcd = Etcd::start();
+    let endpoints = etcd.endpoints();
+    let proxy = Proxy::start(&etcd.endpoint(0));
+    let mut options = Options::default();
+    options.heartbeat = Duration::from_millis(300);
+    options.request_timeout = Duration::from_secs(1);
+    // No HTTP/2 keep-alive on this client: only the replica's own heartbeat can notice.
+    let plain = etcd_client::Client::connect(
+        [proxy.endpoint()],
+        Some(etcd_client::ConnectOptions::new().with_require_leader(true)),
+    )
+    .await
+    .unwrap();
+    let cut = Replica::open_with(plain, "f/hole", 0u64, Json, options)
+        .await
+        .unwrap();
+    let pusher = Replica::open(client(&endpoints).await, "f/hole", 0u64)
+        .await
+        .unwrap();
+    eventually("watching", HANG, || cut.status().connected).await;
+    // The connection stays open; nothing comes back on it (a partition, a dead peer).
+    proxy.set_mode(Mode::Hold);
+    pusher.push(|v| *v += 1).await.unwrap();
+    eventually("the silence is noticed", HANG, || !cut.status().connected).await;
+    let status = cut.status();
+    eprintln!("black hole noticed: {:?}", status.last_error);
+    proxy.set_mode(Mode::Forward);
+    let ended = Instant::now();
+    converges("black hole", &cut, &endpoints, "f/hole", ended).await;
+    assert_eq!(*cut.read(), 1);
 }

@@ -54,7 +54,10 @@ fn four_processes_pushing_lose_no_update_and_get_distinct_revisions() {
         let revs = field(out, "REVISIONS ");
         assert_eq!(revs.len(), PUSHES as usize, "process {i}");
         for r in revs {
-            assert!(revisions.insert(r.parse::<i64>().unwrap()), "revision {r} twice");
+            assert!(
+                revisions.insert(r.parse::<i64>().unwrap()),
+                "revision {r} twice"
+            );
         }
     }
     assert_eq!(revisions.len(), PROCESSES * PUSHES as usize);
@@ -112,10 +115,7 @@ fn a_wait_group_of_three_worker_processes_counts_two_done_and_one_killed_as_lost
         })
         .collect();
     // All three joined (the third is killed only once it is in the group).
-    let joined = rt.block_on(bounded(
-        "three joined",
-        wg.wait_until(|r| r.joined() == 3),
-    ));
+    let joined = rt.block_on(bounded("three joined", wg.wait_until(|r| r.joined() == 3)));
     assert_eq!(joined.get("w2"), Some(MemberState::Alive));
     let mut victim = workers.pop().unwrap();
     victim.kill().expect("SIGKILL w2");

@@ -421,3 +421,35 @@ fn a_puller_outlives_nothing_it_should_not() {
     };
     let _ = Duration::ZERO;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_watch_answers_its_heartbeats_and_stays_up() {
+    let etcd = Etcd::start();
+    let mut options = Options::default();
+    options.heartbeat = Duration::from_millis(100);
+    let replica = Replica::open_with(
+        client(&etcd.endpoints()).await,
+        "t/idle",
+        0u64,
+        Json,
+        options,
+    )
+    .await
+    .unwrap();
+    eventually("connected", HANG, || replica.status().connected).await;
+    // Idle for twenty heartbeats (the scenario, not a synchronization): each silence is
+    // answered by a progress response, so the watch is never taken for dead.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = replica.status();
+    assert!(status.connected, "{status:?}");
+    assert_eq!((status.reconnects, status.last_error), (0, None));
+    let mut raw = raw_client(&etcd.endpoints()).await;
+    let put = raw.put("t/idle", "5", None).await.unwrap();
+    bounded(
+        "still following",
+        replica.wait_revision(put.header().unwrap().revision()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*replica.read(), 5);
+}

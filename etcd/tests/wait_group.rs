@@ -25,13 +25,21 @@ async fn the_master_is_not_fooled_by_a_worker_that_has_not_joined_yet() {
     let b = workers.add("b", TTL).await.unwrap();
     a.done().await.unwrap();
     b.done().await.unwrap();
-    let roster = bounded("two done", master.wait_until(|r| r.count(MemberState::Done) == 2)).await;
+    let roster = bounded(
+        "two done",
+        master.wait_until(|r| r.count(MemberState::Done) == 2),
+    )
+    .await;
     assert_eq!((roster.joined(), roster.count(MemberState::Alive)), (2, 0));
     // Nobody is alive, but only two of three ended: not finished.
     assert_eq!(master.wait_for(Duration::ZERO).await.unwrap(), None);
     let c = workers.add("c", TTL).await.unwrap();
     bounded("c joined", master.wait_until(|r| r.joined() == 3)).await;
-    assert_eq!(master.wait_for(Duration::ZERO).await.unwrap(), None, "c is alive");
+    assert_eq!(
+        master.wait_for(Duration::ZERO).await.unwrap(),
+        None,
+        "c is alive"
+    );
     c.done().await.unwrap();
     let outcome = bounded("finished", master.wait()).await.unwrap();
     assert_eq!(outcome, Outcome { done: 3, lost: 0 });
@@ -84,7 +92,10 @@ async fn a_name_joins_once() {
     ));
     first.done().await.unwrap();
     // Done is final too: the name stays taken for this round.
-    assert!(matches!(wg.add("w", TTL).await, Err(Error::DuplicateMember { .. })));
+    assert!(matches!(
+        wg.add("w", TTL).await,
+        Err(Error::DuplicateMember { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +167,10 @@ fn wait_blocking_works_from_a_plain_thread() {
         std::thread::spawn(move || wg.wait_blocking())
     };
     rt.block_on(async { wg.add("w", TTL).await.unwrap().done().await.unwrap() });
-    assert_eq!(waiter.join().unwrap().unwrap(), Outcome { done: 1, lost: 0 });
+    assert_eq!(
+        waiter.join().unwrap().unwrap(),
+        Outcome { done: 1, lost: 0 }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -124,6 +124,8 @@ where
         let (value, revision) = if response.succeeded() {
             (init, store_revision)
         } else {
+            // The compare failed, so the key exists, and the Get of the same transaction saw
+            // it (a transaction is atomic); a missing value would be etcd's fault.
             let kv = response
                 .op_responses()
                 .into_iter()
@@ -131,7 +133,9 @@ where
                     TxnOpResponse::Get(mut get) => get.take_kvs().into_iter().next(),
                     _ => None,
                 })
-                .expect("etcd: a create_revision == 0 compare failed, so the key exists");
+                .ok_or(Error::Deleted {
+                    revision: store_revision,
+                })?;
             let value = decode_caught(&codec, kv.value()).map_err(|source| Error::Decode {
                 revision: kv.mod_revision(),
                 source,
