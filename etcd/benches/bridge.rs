@@ -29,12 +29,17 @@ use tokio::sync::mpsc;
 struct Config {
     rounds: usize,
     ops: usize,
+    explain: bool,
+    /// Only this variant, `ops` times, nothing printed: for `perf stat` on this process.
+    only: Option<String>,
 }
 
 fn config() -> Config {
     let mut c = Config {
         rounds: 15,
         ops: 200,
+        explain: false,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -46,6 +51,8 @@ fn config() -> Config {
                     .expect("--rounds N")
             }
             "--ops" => c.ops = args.next().and_then(|v| v.parse().ok()).expect("--ops N"),
+            "--explain" => c.explain = true,
+            "--only" => c.only = args.next(),
             "--bench" => {}
             other => panic!("unknown argument {other:?} (--rounds N, --ops N)"),
         }
@@ -82,18 +89,31 @@ impl Bare {
     }
 
     async fn put(&mut self) {
+        self.put_with(false).await;
+    }
+
+    /// `with_id`: also put a second key in the same transaction, as the bridge does.
+    async fn put_with(&mut self, with_id: bool) {
         self.value += 1;
+        let mut ops = vec![TxnOp::put(
+            self.key.clone(),
+            serde_json::to_vec(&self.value).unwrap(),
+            None,
+        )];
+        if with_id {
+            ops.push(TxnOp::put(
+                format!("{}\0id", self.key),
+                format!("{:032x}", self.value),
+                None,
+            ));
+        }
         let txn = Txn::new()
             .when([Compare::mod_revision(
                 self.key.clone(),
                 CompareOp::Equal,
                 self.revision,
             )])
-            .and_then([TxnOp::put(
-                self.key.clone(),
-                serde_json::to_vec(&self.value).unwrap(),
-                None,
-            )]);
+            .and_then(ops);
         let r = self.client.txn(txn).await.unwrap();
         assert!(r.succeeded());
         self.revision = r.header().unwrap().revision();
@@ -135,14 +155,20 @@ fn report(name: &str, bridge: &[f64], bare: &[f64]) -> f64 {
 
 fn main() {
     let config = config();
-    let etcd = server::Etcd::start();
+    // BRIDGE_ETCD=host:port uses a running etcd (to measure this process alone with perf).
+    let external = std::env::var("BRIDGE_ETCD").ok();
+    let etcd = external.is_none().then(server::Etcd::start);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let endpoints = etcd.endpoints();
+        let endpoints = match (&external, &etcd) {
+            (Some(e), _) => vec![e.clone()],
+            (None, Some(etcd)) => etcd.endpoints(),
+            (None, None) => unreachable!(),
+        };
         let connect = || async { pushpull_etcd::connect(&endpoints).await.unwrap() };
 
         // push_commit
@@ -176,6 +202,16 @@ fn main() {
             }
         });
 
+        if let Some(only) = &config.only {
+            for _ in 0..config.ops {
+                match only.as_str() {
+                    "bare" => bare.put().await,
+                    "bridge" => drop(replica.push(|v| *v += 1).await.unwrap()),
+                    other => panic!("--only bare|bridge, not {other}"),
+                }
+            }
+            return;
+        }
         // Warm up every path.
         for _ in 0..50 {
             replica.push(|v| *v += 1).await.unwrap();
@@ -211,6 +247,56 @@ fn main() {
                     }));
                 }
             }
+        }
+        if config.explain {
+            // CPU per operation, this process and etcd's (clock ticks of /proc/<pid>/stat).
+            fn ticks(pid: &str) -> u64 {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+                let f: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+                f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+            }
+            let etcd_pid = etcd.as_ref().expect("--explain starts its own etcd").pid(0).to_string();
+            let n = 6000;
+            for name in ["bare", "bridge", "bare", "bridge"] {
+                let (me0, e0, t0) = (ticks("self"), ticks(&etcd_pid), Instant::now());
+                for _ in 0..n {
+                    if name == "bare" {
+                        bare.put().await;
+                    } else {
+                        replica.push(|v| *v += 1).await.unwrap();
+                    }
+                }
+                let (me1, e1) = (ticks("self"), ticks(&etcd_pid));
+                println!(
+                    "cpu {name:<7} wall {:>6.1} µs/op  client cpu {:>6.1} µs/op  etcd cpu {:>6.1} µs/op",
+                    t0.elapsed().as_secs_f64() * 1e6 / n as f64,
+                    (me1 - me0) as f64 * 1e4 / n as f64,
+                    (e1 - e0) as f64 * 1e4 / n as f64
+                );
+            }
+            // Where the difference comes from: the second key, and a watch on the key.
+            let mut two = Bare::new(connect().await, "bench/two").await;
+            let mut watched = Bare::new(connect().await, "bench/watched").await;
+            let mut w = connect().await;
+            let mut s = w
+                .watch("bench/watched", Some(WatchOptions::new().with_start_revision(watched.revision + 1)))
+                .await
+                .unwrap();
+            tokio::spawn(async move { while let Ok(Some(_)) = s.message().await {} });
+            let (mut one_v, mut two_v, mut watched_v, mut bridge_v) = (vec![], vec![], vec![], vec![]);
+            for _ in 0..config.rounds {
+                one_v.push(sample!(config.ops, { let t = Instant::now(); bare.put().await; t.elapsed() }));
+                two_v.push(sample!(config.ops, { let t = Instant::now(); two.put_with(true).await; t.elapsed() }));
+                watched_v.push(sample!(config.ops, { let t = Instant::now(); watched.put().await; t.elapsed() }));
+                bridge_v.push(sample!(config.ops, {
+                    let t = Instant::now();
+                    replica.push(|v| *v += 1).await.unwrap();
+                    t.elapsed()
+                }));
+            }
+            report("two keys", &two_v, &one_v);
+            report("watched", &watched_v, &one_v);
+            report("bridge", &bridge_v, &one_v);
         }
         println!(
             "pushpull-etcd bridge benchmark: {} rounds x {} ops, etcd on tmpfs, medians per op (min-max over rounds)",

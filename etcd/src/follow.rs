@@ -40,9 +40,10 @@ use crate::codec::panic_message;
 use crate::{backoff::Backoff, status::StatusCell, Options};
 use etcd_client::{Client, Event, GetOptions, KeyValue, WatchOptions, WatchStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio::time::{sleep, sleep_until, timeout, Instant, Sleep};
 
 /// What a follower keeps up to date.
 pub(crate) trait Sink: Send + 'static {
@@ -83,6 +84,9 @@ struct Watching {
     heard: Instant,
     /// A progress request is outstanding since the last time the stream spoke.
     asked: bool,
+    /// Fires at the earliest moment the stream may have been silent too long; re-armed lazily
+    /// (when it fires early), so that a busy stream costs no timer update per message.
+    alarm: Pin<Box<Sleep>>,
 }
 
 /// The first response to a watch creation.
@@ -212,10 +216,12 @@ impl<S: Sink> Follower<S> {
                     s.reconnects += u64::from(reconnect);
                 });
                 self.backoff.reset();
+                let heard = Instant::now();
                 State::Watching(Box::new(Watching {
                     stream: *stream,
-                    heard: Instant::now(),
+                    heard,
                     asked: false,
+                    alarm: Box::pin(sleep_until(heard + self.options.heartbeat)),
                 }))
             }
             Ok(Ok(Created::Compacted(compacted))) => self.compacted(from, compacted),
@@ -260,13 +266,20 @@ impl<S: Sink> Follower<S> {
                 Ok(None) => self.lost("the watch stream ended".into()),
                 Err(e) => self.lost(format!("the watch stream failed: {e}")),
             },
-            () = sleep_until(w.heard + quiet_limit) => {
+            () = &mut w.alarm => {
+                let due = w.heard + quiet_limit;
+                if Instant::now() < due {
+                    // The stream spoke since the alarm was set: not silent yet.
+                    w.alarm.as_mut().reset(due);
+                    return State::Watching(w);
+                }
                 if w.asked {
                     return self.lost(format!("the watch was silent for {quiet_limit:?}, even when asked for progress"));
                 }
                 // Any answer proves the stream alive; a failed send shows up as a stream error.
                 let _ = w.stream.request_progress().await;
                 w.asked = true;
+                w.alarm.as_mut().reset(w.heard + self.options.heartbeat * 2);
                 State::Watching(w)
             }
         }

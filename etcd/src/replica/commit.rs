@@ -63,7 +63,20 @@ fn new_write_id() -> Vec<u8> {
     let process = *PROCESS.get_or_init(random_u64);
     // Relaxed: only uniqueness matters, which the RMW gives in any ordering.
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("{process:016x}-{n}").into_bytes()
+    // `{process:016x}-{n:016x}`, without the formatting machinery (this is on every push).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = Vec::with_capacity(33);
+    for (i, word) in [process, n].into_iter().enumerate() {
+        if i == 1 {
+            id.push(b'-');
+        }
+        id.extend(
+            (0..16)
+                .rev()
+                .map(|nibble| HEX[((word >> (nibble * 4)) & 0xf) as usize]),
+        );
+    }
+    id
 }
 
 pub(crate) struct Writer {
@@ -271,6 +284,9 @@ mod tests {
     fn write_ids_are_unique_and_id_keys_sit_next_to_their_key() {
         let (a, b) = (new_write_id(), new_write_id());
         assert_ne!(a, b);
+        let text = String::from_utf8(a).unwrap();
+        assert_eq!((text.len(), text.as_bytes()[16]), (33, b'-'));
+        assert!(text.replace('-', "").bytes().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(id_key(b"jobs"), b"jobs\0pushpull-write-id");
     }
 }

@@ -195,7 +195,7 @@ impl Etcd {
         format!("127.0.0.1:{}", self.members[i].client_port)
     }
 
-    fn pid(&self, i: usize) -> u32 {
+    pub fn pid(&self, i: usize) -> u32 {
         self.members[i]
             .child
             .as_ref()
