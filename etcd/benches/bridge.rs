@@ -279,15 +279,47 @@ fn main() {
             let mut watched = Bare::new(connect().await, "bench/watched").await;
             let mut w = connect().await;
             let mut s = w
-                .watch("bench/watched", Some(WatchOptions::new().with_start_revision(watched.revision + 1)))
+                .watch(
+                    "bench/watched",
+                    Some(WatchOptions::new().with_start_revision(watched.revision + 1)),
+                )
                 .await
                 .unwrap();
             tokio::spawn(async move { while let Ok(Some(_)) = s.message().await {} });
-            let (mut one_v, mut two_v, mut watched_v, mut bridge_v) = (vec![], vec![], vec![], vec![]);
+            // The same, with the watch on the putting client's own connection (as a replica's).
+            let mut own = Bare::new(connect().await, "bench/own").await;
+            let mut ow = own.client.clone();
+            let mut os = ow
+                .watch(
+                    "bench/own",
+                    Some(WatchOptions::new().with_start_revision(own.revision + 1)),
+                )
+                .await
+                .unwrap();
+            tokio::spawn(async move { while let Ok(Some(_)) = os.message().await {} });
+            let (mut one_v, mut two_v, mut watched_v, mut own_v, mut bridge_v) =
+                (vec![], vec![], vec![], vec![], vec![]);
             for _ in 0..config.rounds {
-                one_v.push(sample!(config.ops, { let t = Instant::now(); bare.put().await; t.elapsed() }));
-                two_v.push(sample!(config.ops, { let t = Instant::now(); two.put_with(true).await; t.elapsed() }));
-                watched_v.push(sample!(config.ops, { let t = Instant::now(); watched.put().await; t.elapsed() }));
+                one_v.push(sample!(config.ops, {
+                    let t = Instant::now();
+                    bare.put().await;
+                    t.elapsed()
+                }));
+                two_v.push(sample!(config.ops, {
+                    let t = Instant::now();
+                    two.put_with(true).await;
+                    t.elapsed()
+                }));
+                watched_v.push(sample!(config.ops, {
+                    let t = Instant::now();
+                    watched.put().await;
+                    t.elapsed()
+                }));
+                own_v.push(sample!(config.ops, {
+                    let t = Instant::now();
+                    own.put().await;
+                    t.elapsed()
+                }));
                 bridge_v.push(sample!(config.ops, {
                     let t = Instant::now();
                     replica.push(|v| *v += 1).await.unwrap();
@@ -296,6 +328,7 @@ fn main() {
             }
             report("two keys", &two_v, &one_v);
             report("watched", &watched_v, &one_v);
+            report("own watch", &own_v, &one_v);
             report("bridge", &bridge_v, &one_v);
         }
         println!(

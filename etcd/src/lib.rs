@@ -91,6 +91,12 @@ pub use etcd_client;
 /// The connect options this crate recommends: `require_leader` (a watch on a member without
 /// a leader is canceled instead of hanging), and HTTP/2 keep-alive pings every 2 s that give
 /// up after 2 s (a dead connection is noticed even when no request is in flight).
+///
+/// ```
+/// // Add your own settings on top (TLS, credentials, timeouts):
+/// let options = pushpull_etcd::connect_options().with_user("worker", "secret");
+/// # let _ = options;
+/// ```
 #[must_use]
 pub fn connect_options() -> etcd_client::ConnectOptions {
     use std::time::Duration;
@@ -105,6 +111,12 @@ pub fn connect_options() -> etcd_client::ConnectOptions {
 /// # Errors
 ///
 /// [`Error::Etcd`] if an endpoint is not a valid address.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), pushpull_etcd::Error> {
+/// let client = pushpull_etcd::connect(["10.0.0.1:2379", "10.0.0.2:2379"]).await?;
+/// # let _ = client; Ok(()) }
+/// ```
 pub async fn connect<E: AsRef<str>, S: AsRef<[E]>>(
     endpoints: S,
 ) -> Result<etcd_client::Client, Error> {

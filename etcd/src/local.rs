@@ -74,6 +74,8 @@ impl<T> Local<T> {
     /// and moves progress to at least `revision`. Returns whether it published.
     pub(crate) fn apply(&self, revision: i64, value: T) -> bool {
         let _serial = self.apply.lock().unwrap_or_else(PoisonError::into_inner);
+        // Relaxed: only appliers store `revision`, and `apply` serializes them (the mutex
+        // orders this load after the previous applier's store).
         let newer = revision > self.revision.load(Ordering::Relaxed);
         if newer {
             self.value.push(|v| {

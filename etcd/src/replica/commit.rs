@@ -20,8 +20,8 @@
 //! When a request fails without an answer (connection dropped, timeout), the same transaction
 //! is resent (with backoff, within the push's budget). If a copy succeeds, that is the commit.
 //! If the compare fails, the earlier copy may have committed: the id key decides, from the
-//! `Else` branch's read if the write is still the latest, otherwise from a watch of the id key
-//! starting at `base + 1` (its first event). Only if that history was compacted, or etcd stays
+//! `Else` branch's read if the id key still holds this attempt's id, otherwise from a watch of
+//! the id key starting at `base + 1` (its first event). Only if that history was compacted, or etcd stays
 //! unreachable for the whole budget, does the push return
 //! [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown).
 
@@ -181,18 +181,17 @@ impl Writer {
         deadline: Instant,
     ) -> Result<Outcome, Error> {
         let moved = |current| Ok(Outcome::Moved { current, revision });
-        match (&current, &id) {
-            // Our write is still the key's latest change.
-            (Some(kv), Some(idkv))
-                if idkv.value() == write_id && idkv.mod_revision() == kv.mod_revision() =>
-            {
-                return Ok(Outcome::Committed(kv.mod_revision()));
+        match &id {
+            // Our write is still the latest of this protocol: only our transaction wrote
+            // this id, at that revision.
+            Some(idkv) if idkv.value() == write_id => {
+                return Ok(Outcome::Committed(idkv.mod_revision()));
             }
             // No write of this protocol since `base`: ours did not commit (and never will:
             // the key moved past `base`).
-            (_, None) => return moved(current),
-            (_, Some(idkv)) if idkv.mod_revision() <= base => return moved(current),
-            _ => {}
+            None => return moved(current),
+            Some(idkv) if idkv.mod_revision() <= base => return moved(current),
+            Some(_) => {}
         }
         let mut backoff = Backoff::new(self.options.retry_min, self.options.retry_max);
         loop {

@@ -15,6 +15,12 @@ pub enum MemberState {
 }
 
 /// How a group ended: how many members were done, and how many were lost.
+///
+/// ```
+/// use pushpull_etcd::Outcome;
+/// let outcome = Outcome { done: 2, lost: 1 };
+/// assert_eq!(outcome, Outcome { done: 2, lost: 1 }); // what the master asserts on
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Outcome {
     /// Members that called [`Member::done`](crate::Member::done).
