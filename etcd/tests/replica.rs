@@ -404,7 +404,7 @@ async fn push_blocking_in_a_current_thread_runtime_panics_too() {
 }
 
 #[test]
-fn a_puller_outlives_nothing_it_should_not() {
+fn handles_are_send_and_sync_and_futures_spawnable() {
     // Compile-time promises, checked at run time for the record: handles are Send + Sync,
     // futures of pushes are Send (tokio::spawn takes them).
     fn send_sync<T: Send + Sync>() {}

@@ -180,3 +180,20 @@ async fn wait_blocking_inside_a_runtime_panics_naming_wait() {
     let wg = group(&etcd, "g/j").await;
     let _ = wg.wait_blocking();
 }
+
+#[test]
+fn handles_are_send_and_sync_and_futures_spawnable() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<WaitGroup>();
+    send_sync::<pushpull_etcd::Member>();
+    fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+    let _ = |wg: WaitGroup| {
+        spawnable(async move {
+            let me = wg.add("w", TTL).await.unwrap();
+            me.done().await.unwrap();
+            let _ = wg.wait().await;
+            let _ = wg.wait_for(TTL).await;
+            let _ = wg.wait_until(|r| r.joined() > 0).await;
+        })
+    };
+}
