@@ -14,7 +14,9 @@
 //! Progress lives in a second `Shared<i64>`, so that waiting for a revision wakes on progress
 //! that did not change the value, without publishing a spurious change of the value.
 
-use pushpull::{ArcPuller, ReadGuard, Shared, Version, WaitAsync, WaitUntilAsync};
+use pushpull::{ArcPuller, Shared, Version, WaitAsync};
+// The guard and future types the replica's public methods return.
+pub(crate) use pushpull::{ReadGuard, WaitUntilAsync};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

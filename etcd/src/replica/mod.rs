@@ -5,12 +5,11 @@ mod sink;
 
 use crate::codec::{decode_caught, Codec, Json};
 use crate::follow::{self, AbortOnDrop, Follower, Range};
-use crate::local::{Local, ReplicaPuller};
+use crate::local::{Local, ReadGuard, ReplicaPuller, WaitUntilAsync};
 use crate::status::{Status, StatusCell};
 use crate::{runtime, Error, Options};
 use commit::{Outcome, Writer};
 use etcd_client::{Client, Compare, CompareOp, KeyValue, Txn, TxnOp, TxnOpResponse};
-use pushpull::{ReadGuard, WaitUntilAsync};
 use sink::ReplicaSink;
 use std::fmt;
 use std::marker::PhantomData;
