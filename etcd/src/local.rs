@@ -14,9 +14,14 @@
 //! Progress lives in a second `Shared<i64>`, so that waiting for a revision wakes on progress
 //! that did not change the value, without publishing a spurious change of the value.
 
-use pushpull::{ArcPuller, Shared, Version, WaitAsync};
+use pushpull::{ArcPuller, Closed, Shared, Version, WaitAsync};
 // The guard and future types the replica's public methods return.
 pub(crate) use pushpull::{ReadGuard, WaitUntilAsync};
+
+/// Why a wait through a live `Replica` (or `WaitGroup`) cannot end in `Closed`: the local copy
+/// is closed only when it is dropped, after the last handle.
+pub(crate) const OPEN_WHILE_HELD: &str =
+    "pushpull-etcd: a local copy is closed only after the last handle of its replica is gone";
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -110,7 +115,10 @@ impl<T> Local<T> {
         drop(self.progress.wait_until_async(|p| *p >= revision).await);
     }
 
-    pub(crate) fn wait_until(&self, predicate: impl FnMut(&T) -> bool) -> ReadGuard<'_, T> {
+    pub(crate) fn wait_until(
+        &self,
+        predicate: impl FnMut(&T) -> bool,
+    ) -> Result<ReadGuard<'_, T>, Closed> {
         self.value.wait_until(predicate)
     }
 
@@ -128,6 +136,15 @@ impl<T> Local<T> {
     }
 }
 
+impl<T> Drop for Local<T> {
+    /// The replica and its watch are gone: the copy never changes again. Pullers that outlive
+    /// them are told (`Closed`) instead of waiting for good.
+    fn drop(&mut self) {
+        self.value.close();
+        self.progress.close();
+    }
+}
+
 /// A cursor over the local copy of a [`Replica`](crate::Replica): pushpull's
 /// [`ArcPuller`](pushpull::ArcPuller), read-only.
 ///
@@ -135,9 +152,9 @@ impl<T> Local<T> {
 /// its watch delivers them) with latest-value semantics: if several changes arrive between
 /// two pulls, it reports the latest once (pushpull's [`Version`] counts the local publishes,
 /// not etcd revisions). It starts at the local copy's current version. It holds the local
-/// copy (not the replica): after the last [`Replica`](crate::Replica) handle is dropped, the
-/// copy stops changing and [`wait`](Self::wait) waits for good; use [`wait_for`](Self::wait_for)
-/// or a timeout around [`wait_async`](Self::wait_async) where that can happen.
+/// copy (not the replica): once the last [`Replica`](crate::Replica) handle is dropped and its
+/// watch has stopped, the copy is closed, and [`wait`](Self::wait) and its twins return
+/// [`Closed`] after delivering any change not seen yet.
 ///
 /// It exists instead of handing out a pushpull `ArcPuller` because that one exposes its
 /// `Shared` (`ArcPuller::shared`), whose `write()` would change the local copy behind etcd's
@@ -147,8 +164,10 @@ impl<T> Local<T> {
 /// # async fn demo(replica: pushpull_etcd::Replica<u64>) {
 /// let mut puller = replica.puller_arc();
 /// std::thread::spawn(move || loop {
-///     let value = puller.wait(); // woken by any process's push
-///     println!("now {}", *value);
+///     match puller.wait() { // woken by any process's push
+///         Ok(value) => println!("now {}", *value),
+///         Err(_closed) => break, // the replica is gone
+///     }
 /// });
 /// # }
 /// ```
@@ -204,15 +223,31 @@ impl<T> ReplicaPuller<T> {
     }
 
     /// Blocks until the local copy changes after the version this puller saw, and returns a
-    /// read guard on the latest value. Returns at once if it already changed. A plain
-    /// blocking wait (pushpull's): call it from a thread, not from an async task.
-    pub fn wait(&mut self) -> ReadGuard<'_, T> {
+    /// read guard on the latest value (its [`version`](ReadGuard::version) is the local one).
+    /// Returns at once if it already changed. A plain blocking wait (pushpull's): call it from
+    /// a thread, not from an async task.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] once the replica is gone (its last handle dropped) and this puller has seen
+    /// the last value it applied.
+    pub fn wait(&mut self) -> Result<ReadGuard<'_, T>, Closed> {
         self.inner.wait()
     }
 
-    /// Like [`wait`](Self::wait), giving up after `timeout` (`None`).
-    pub fn wait_for(&mut self, timeout: Duration) -> Option<ReadGuard<'_, T>> {
+    /// Like [`wait`](Self::wait), giving up after `timeout` (`Ok(None)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`], as [`wait`](Self::wait).
+    pub fn wait_for(&mut self, timeout: Duration) -> Result<Option<ReadGuard<'_, T>>, Closed> {
         self.inner.wait_for(timeout)
+    }
+
+    /// Whether the replica is gone (see [`wait`](Self::wait)).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
     }
 
     /// The async twin of [`wait`](Self::wait): cancel-safe, `Send` when `T: Send + Sync`.
@@ -239,11 +274,15 @@ impl<S> Cell<S> {
         self.0.push(f);
     }
 
-    pub(crate) fn wait_until_async<P>(&self, predicate: P) -> WaitUntilAsync<'_, S, P>
+    /// Waits (async, cancel-safe) until `predicate` holds. A `Cell` is never closed.
+    pub(crate) async fn wait_until_async<P>(&self, predicate: P) -> ReadGuard<'_, S>
     where
         P: FnMut(&S) -> bool,
     {
-        self.0.wait_until_async(predicate)
+        self.0
+            .wait_until_async(predicate)
+            .await
+            .expect("pushpull-etcd: a Cell is never closed")
     }
 }
 
@@ -273,5 +312,17 @@ mod tests {
         local.advance(12);
         assert_eq!((local.revision(), local.progress()), (9, 12));
         assert!(!puller.has_changed(), "progress alone publishes no value");
+    }
+
+    #[test]
+    fn a_puller_outliving_the_local_copy_is_told_it_is_closed() {
+        let local = Local::new(1, 5, 5);
+        let mut puller = local.puller();
+        assert!(local.apply(6, 2));
+        drop(local);
+        assert!(puller.is_closed());
+        assert_eq!(puller.wait().map(|v| *v), Ok(2), "the last change first");
+        assert_eq!(puller.wait().map(|v| *v), Err(Closed));
+        assert!(puller.wait_for(Duration::from_secs(3600)).is_err());
     }
 }

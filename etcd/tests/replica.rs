@@ -109,7 +109,7 @@ async fn a_remote_push_wakes_a_blocked_thread_wait() {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         ready_tx.send(()).unwrap();
-        puller.wait_for(HANG).map(|v| *v)
+        puller.wait_for(HANG).unwrap().map(|v| *v)
     });
     ready_rx.recv().unwrap();
     a.push(|n| *n = 7).await.unwrap();
@@ -133,7 +133,7 @@ async fn a_remote_push_wakes_a_task_wait_async_and_wait_until_async() {
         .await
         .unwrap();
     let mut puller = b.puller_arc();
-    let waiting = tokio::spawn(async move { *puller.wait_async().await });
+    let waiting = tokio::spawn(async move { *puller.wait_async().await.unwrap() });
     let b2 = b.clone();
     let until = tokio::spawn(async move { *b2.wait_until_async(|n| *n >= 3).await });
     for _ in 0..3 {
@@ -416,7 +416,7 @@ fn handles_are_send_and_sync_and_futures_spawnable() {
             let _ = r.push(|n| *n += 1).await;
             let _ = r.wait_revision(3).await;
             let mut p = r.puller_arc();
-            let _ = *p.wait_async().await;
+            let _ = *p.wait_async().await.unwrap();
         })
     };
     let _ = Duration::ZERO;

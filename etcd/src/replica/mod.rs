@@ -5,13 +5,14 @@ mod sink;
 
 use crate::codec::{decode_caught, Codec, Json};
 use crate::follow::{self, AbortOnDrop, Follower, Range};
-use crate::local::{Local, ReadGuard, ReplicaPuller, WaitUntilAsync};
+use crate::local::{Local, ReadGuard, ReplicaPuller, OPEN_WHILE_HELD};
 use crate::status::{Status, StatusCell};
 use crate::{runtime, Error, Options};
 use commit::{Outcome, Writer};
 use etcd_client::{Client, Compare, CompareOp, KeyValue, Txn, TxnOp, TxnOpResponse};
 use sink::ReplicaSink;
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use tokio::runtime::Handle;
@@ -206,16 +207,23 @@ where
     /// Blocks until `predicate` holds on the local copy (checked first, then at every change
     /// the replica applies). A plain blocking wait: call it from a thread, not a task.
     pub fn wait_until(&self, predicate: impl FnMut(&T) -> bool) -> ReadGuard<'_, T> {
-        self.inner.local.wait_until(predicate)
+        self.inner
+            .local
+            .wait_until(predicate)
+            .expect(OPEN_WHILE_HELD)
     }
 
     /// The async twin of [`wait_until`](Self::wait_until): cancel-safe, needs no particular
     /// executor.
-    pub fn wait_until_async<P>(&self, predicate: P) -> WaitUntilAsync<'_, T, P>
+    pub fn wait_until_async<'a, P>(
+        &'a self,
+        predicate: P,
+    ) -> impl Future<Output = ReadGuard<'a, T>> + 'a
     where
-        P: FnMut(&T) -> bool,
+        P: FnMut(&T) -> bool + 'a,
     {
-        self.inner.local.wait_until_async(predicate)
+        let wait = self.inner.local.wait_until_async(predicate);
+        async move { wait.await.expect(OPEN_WHILE_HELD) }
     }
 
     /// Waits until the local copy has caught up with revision `revision`: then
