@@ -198,6 +198,8 @@ pub(crate) use graph::in_graph;
 pub(crate) use local::{before_acquire, hold, HeldMark};
 
 pub use report::Report;
+#[cfg(feature = "profile")]
+pub(crate) use report::short_type_name;
 
 use std::panic::Location;
 use std::sync::{PoisonError, RwLock};

@@ -14,6 +14,7 @@
 
 use crate::deadline::Deadline;
 use crate::park::AsyncWaiter;
+use crate::profile;
 use crate::shared::{ReadGuard, Shared};
 use crate::sync::{repoll_hint, Arc, Duration};
 use crate::{park, Version};
@@ -322,7 +323,9 @@ impl<H: SharedHandle> PullerOf<H> {
         }
         let shared = self.handle.shared_ref();
         let guard = shared.read();
+        let from = self.seen;
         self.seen = shared.version();
+        shared.core().profile.pulled(from.get(), self.seen.get());
         Some(f(&guard))
     }
 
@@ -376,18 +379,24 @@ impl<H: SharedHandle> PullerOf<H> {
     fn wait_deadline(&mut self, deadline: Deadline) -> Option<H::Guard<'_>> {
         const CALL: &str = "Puller::wait()";
         let shared = self.handle.shared_ref();
+        let (from, class) = (self.seen, &shared.core().profile);
+        // Dropped before `ready` (a timeout): recorded as timed out.
+        let mut probe = profile::WaitProbe::new();
+        probe.pending_if(class, || shared.version() == from);
         if !shared.core().may_wait(CALL, deadline, false)
             || !shared.wait_past(self.seen, deadline, CALL)
         {
             return None;
         }
         let seen = &mut self.seen;
-        self.handle.guard_with(|shared| {
+        let guard = self.handle.guard_with(|shared| {
             let guard = shared.read_until(deadline)?;
             // Under the read lock no publish can happen: this is the guard's own version.
             *seen = shared.version();
             Some(guard)
-        })
+        })?;
+        probe.ready(class, || profile::skipped(from.get(), self.seen.get()));
+        Some(guard)
     }
 
     /// The async twin of [`wait`](Self::wait): a future that completes, once the value is
@@ -437,12 +446,14 @@ impl<H: SharedHandle> PullerOf<H> {
     /// assert_eq!(puller.seen().get(), 1);
     /// pusher.join().unwrap();
     /// ```
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     pub fn wait_async(&mut self) -> WaitAsync<'_, H> {
         WaitAsync {
             handle: &self.handle,
             seen: &mut self.seen,
             waiter: AsyncWaiter::new(&self.handle.shared_ref().core().event),
             done: false,
+            profile: profile::WaitProbe::new(),
         }
     }
 }

@@ -72,12 +72,19 @@ impl<T: ?Sized> Shared<T> {
         if !self.core().may_wait(CALL, deadline, false) {
             return None;
         }
+        // Dropped before `ready` (a timeout): recorded as timed out.
+        let (mut probe, mut rejected) = (profile::WaitProbe::new(), None);
         loop {
             let guard = self.read_until(deadline)?;
             if predicate(&guard) {
+                let skipped = |r: Version| profile::skipped(r.get(), self.version().get());
+                probe.ready(&self.core().profile, || rejected.map_or(0, skipped));
                 return Some(guard);
             }
             let seen = self.version();
+            // The first time: a wait; then: a wake-up that found the predicate still false.
+            probe.pending(&self.core().profile);
+            rejected = Some(seen);
             drop(guard);
             if !self.wait_past(seen, deadline, CALL) {
                 return None;
@@ -121,6 +128,7 @@ impl<T: ?Sized> Shared<T> {
     /// # drop(done);
     /// pusher.join().unwrap();
     /// ```
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     pub fn wait_until_async<P>(&self, predicate: P) -> WaitUntilAsync<'_, T, P>
     where
         P: FnMut(&T) -> bool,
@@ -131,6 +139,7 @@ impl<T: ?Sized> Shared<T> {
             rejected: None,
             waiter: AsyncWaiter::new(&self.core().event),
             done: false,
+            profile: profile::WaitProbe::new(),
         }
     }
 

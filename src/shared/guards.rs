@@ -13,6 +13,7 @@ use super::owner::{reads::ReadMark, would_deadlock, Held, TRACK_WRITERS};
 use super::Core;
 use crate::deadline::Deadline;
 use crate::lock_order::{self, HeldMark, How, LockRef};
+use crate::profile::{self, Access};
 use crate::sync::{
     thread_panicking, Duration, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
@@ -98,6 +99,14 @@ const PUBLISHED: u8 = 1;
 const POISON_ON_UNWIND: u8 = 2;
 /// This guard recorded its thread in the owner word (see `owner::TRACK_WRITERS`).
 const OWNER_RECORDED: u8 = 4;
+/// The contention profile times this guard's hold (it had to wait, and was sampled): the
+/// drop tells the profile. Set only on the slow path; 0 where the profile is compiled out, so
+/// the drop's test below is the one it always was.
+const PROFILED: u8 = if cfg!(all(feature = "profile", not(loom))) {
+    8
+} else {
+    0
+};
 
 impl<'a> Exclusive<'a> {
     #[inline]
@@ -120,8 +129,13 @@ impl<'a> Exclusive<'a> {
 impl Drop for Exclusive<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.flags & OWNER_RECORDED != 0 {
-            self.core.owner.release();
+        if self.flags & (OWNER_RECORDED | PROFILED) != 0 {
+            if self.flags & OWNER_RECORDED != 0 {
+                self.core.owner.release();
+            }
+            if self.flags & PROFILED != 0 {
+                self.core.profile.hold_ended();
+            }
         }
         if self.flags & POISON_ON_UNWIND != 0 && thread_panicking() {
             self.poison();
@@ -175,6 +189,7 @@ impl<'a, T: ?Sized> ReadGuard<'a, T> {
         how: How,
         at: &'static Location<'static>,
     ) -> Self {
+        core.profile.holding(at);
         ReadGuard {
             inner,
             _mark: ReadMark::new(core.id),
@@ -191,11 +206,22 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
         inner: RwLockUpgradableReadGuard<'a, T>,
         at: &'static Location<'static>,
     ) -> Self {
+        core.profile.holding(at);
         let order = lock_order::hold(lock_ref::<T>(core), How::Modify, at);
         ModifyGuard {
             exclusive: Exclusive::claim(core, Held::Modify, order),
             inner,
         }
+    }
+
+    /// The guard of an acquisition that had to wait: the profile records the `wait`, and
+    /// times the hold if it sampled it.
+    #[inline]
+    pub(super) fn waited(mut self, wait: profile::Wait<'_>) -> Self {
+        if wait.acquired() {
+            self.exclusive.flags |= PROFILED;
+        }
+        self
     }
 
     /// Turns the modify guard into a write guard, atomically: readers that hold the lock are
@@ -245,8 +271,9 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             drop(inner);
             would_deadlock("ModifyGuard::upgrade()", "ReadGuard");
         }
+        let wait = exclusive.core.profile.contended(Access::Upgrade);
         let write = RwLockUpgradableReadGuard::upgrade(inner);
-        WriteGuard::upgraded(exclusive, write, Location::caller())
+        WriteGuard::upgraded(exclusive, write, Location::caller()).waited(wait)
     }
 
     /// Tries to upgrade without blocking.
@@ -280,13 +307,21 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             return Err(s);
         }
         let ModifyGuard { exclusive, inner } = s;
+        let inner = match RwLockUpgradableReadGuard::try_upgrade(inner) {
+            Ok(write) => return Ok(WriteGuard::upgraded(exclusive, write, at)),
+            Err(inner) => inner,
+        };
+        let wait = exclusive.core.profile.contended(Access::Upgrade);
         let upgraded = match Deadline::after(timeout).instant() {
             Some(at) => RwLockUpgradableReadGuard::try_upgrade_until(inner, at),
             None => Ok(RwLockUpgradableReadGuard::upgrade(inner)),
         };
         match upgraded {
-            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write, at)),
-            Err(inner) => Err(ModifyGuard { exclusive, inner }),
+            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write, at).waited(wait)),
+            Err(inner) => {
+                wait.gave_up();
+                Err(ModifyGuard { exclusive, inner })
+            }
         }
     }
 
@@ -317,12 +352,23 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         inner: RwLockWriteGuard<'a, T>,
         at: &'static Location<'static>,
     ) -> Self {
+        core.profile.holding(at);
         let order = lock_order::hold(lock_ref::<T>(core), How::Write, at);
         WriteGuard {
             exclusive: Exclusive::claim(core, Held::Write, order),
             inner,
             wake: Wake { pending: None },
         }
+    }
+
+    /// The guard of an acquisition that had to wait: the profile records the `wait`, and
+    /// times the hold if it sampled it.
+    #[inline]
+    pub(super) fn waited(mut self, wait: profile::Wait<'_>) -> Self {
+        if wait.acquired() {
+            self.exclusive.flags |= PROFILED;
+        }
+        self
     }
 
     /// The write guard an upgrade produces: the same exclusive bookkeeping, now as writer.
@@ -333,6 +379,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         at: &'static Location<'static>,
     ) -> Self {
         let core = exclusive.core;
+        core.profile.holding(at);
         // The modify claim becomes a write claim (always recorded on this path: it costs the
         // upgrade, not the plain `write()`).
         core.owner.claim(Held::Write);

@@ -13,6 +13,7 @@ pub use guards::{ModifyGuard, ReadGuard, WriteGuard};
 use crate::deadline::{bounded, Deadline};
 use crate::lock_order::{self, How};
 use crate::park::Event;
+use crate::profile::{self, Access};
 use crate::sync::{self, Duration, Instant, RwLock};
 use crate::{Conflict, Version};
 use guards::lock_ref;
@@ -29,6 +30,8 @@ pub(crate) struct Core {
     /// This `Shared`'s identity for the per-thread records (never reused; see
     /// `sync::next_object_id`).
     id: u64,
+    /// Its class and latest holder for the contention profile (zero-sized without it).
+    pub(crate) profile: profile::LockSlot,
 }
 
 impl Drop for Core {
@@ -40,12 +43,15 @@ impl Drop for Core {
 }
 
 impl Core {
-    fn new() -> Self {
+    /// The core of a `Shared<T>` created at the caller's site (its profile class).
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
+    fn new<T: ?Sized>() -> Self {
         Core {
             version: VersionWord::new(),
             owner: Owner::new(),
             event: Event::default(),
             id: sync::next_object_id(),
+            profile: profile::LockSlot::new::<T>(),
         }
     }
 
@@ -173,9 +179,10 @@ impl<T> Shared<T> {
     /// let s = pushpull::Shared::new(vec![1, 2, 3]);
     /// assert_eq!(s.version().get(), 0);
     /// ```
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     pub fn new(value: T) -> Self {
         Shared {
-            core: Core::new(),
+            core: Core::new::<T>(),
             lock: RwLock::new(value),
         }
     }
@@ -248,6 +255,7 @@ impl<T: ?Sized> Shared<T> {
     #[cold]
     #[track_caller]
     fn read_slow(&self, how: How) -> ReadGuard<'_, T> {
+        let wait = self.core.profile.contended(Access::Read);
         let inner = match self.core.owner.held_by_current_thread() {
             Some(Held::Write) => would_deadlock("read()", "WriteGuard"),
             // A modifier (or, in debug builds, a known reader) reading again must not queue
@@ -256,6 +264,7 @@ impl<T: ?Sized> Shared<T> {
             None if self.core.reads_held_by_current_thread() => self.lock.read_recursive(),
             None => self.lock.read(),
         };
+        wait.acquired(); // a read's hold is not timed
         ReadGuard::new(&self.core, inner, how, Location::caller())
     }
 
@@ -294,7 +303,8 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     fn modify_slow(&self) -> ModifyGuard<'_, T> {
         self.core.owner.check_blocking("modify()", self.core.id);
-        ModifyGuard::new(&self.core, self.lock.upgradable_read(), Location::caller())
+        let wait = self.core.profile.contended(Access::Modify);
+        ModifyGuard::new(&self.core, self.lock.upgradable_read(), Location::caller()).waited(wait)
     }
 
     /// Locks for exclusive writing, blocking while anyone else holds the lock.
@@ -325,7 +335,8 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     fn write_slow(&self) -> WriteGuard<'_, T> {
         self.core.owner.check_blocking("write()", self.core.id);
-        WriteGuard::new(&self.core, self.lock.write(), Location::caller())
+        let wait = self.core.profile.contended(Access::Write);
+        WriteGuard::new(&self.core, self.lock.write(), Location::caller()).waited(wait)
     }
 
     /// Reads without blocking: `None` if a writer holds the lock. Never panics; succeeds for a
@@ -431,16 +442,22 @@ impl<T: ?Sized> Shared<T> {
         if self.core.owner.held_by_current_thread().is_some() {
             return None;
         }
+        let wait = self.core.profile.contended(Access::Read);
         let inner = if self.core.reads_held_by_current_thread() {
             // A thread that already reads must not queue behind a writer waiting for it.
             bounded(
                 at,
                 |at| self.lock.try_read_recursive_until(at),
                 || self.lock.read_recursive(),
-            )?
+            )
         } else {
-            bounded(at, |at| self.lock.try_read_until(at), || self.lock.read())?
+            bounded(at, |at| self.lock.try_read_until(at), || self.lock.read())
         };
+        let Some(inner) = inner else {
+            wait.gave_up();
+            return None;
+        };
+        wait.acquired(); // a read's hold is not timed
         Some(ReadGuard::new(&self.core, inner, how, Location::caller()))
     }
 
@@ -464,12 +481,16 @@ impl<T: ?Sized> Shared<T> {
         if self.is_hopeless_for_current_thread() {
             return None;
         }
-        let inner = bounded(
+        let wait = self.core.profile.contended(Access::Modify);
+        let Some(inner) = bounded(
             Deadline::after(timeout).instant(),
             |at| self.lock.try_upgradable_read_until(at),
             || self.lock.upgradable_read(),
-        )?;
-        Some(ModifyGuard::new(&self.core, inner, Location::caller()))
+        ) else {
+            wait.gave_up();
+            return None;
+        };
+        Some(ModifyGuard::new(&self.core, inner, Location::caller()).waited(wait))
     }
 
     /// Takes the write lock, waiting at most `timeout`. Returns `None` at once if this thread
@@ -493,12 +514,16 @@ impl<T: ?Sized> Shared<T> {
         if self.is_hopeless_for_current_thread() {
             return None;
         }
-        let inner = bounded(
+        let wait = self.core.profile.contended(Access::Write);
+        let Some(inner) = bounded(
             Deadline::after(timeout).instant(),
             |at| self.lock.try_write_until(at),
             || self.lock.write(),
-        )?;
-        Some(WriteGuard::new(&self.core, inner, Location::caller()))
+        ) else {
+            wait.gave_up();
+            return None;
+        };
+        Some(WriteGuard::new(&self.core, inner, Location::caller()).waited(wait))
     }
 
     /// This thread holds the exclusive side, or (debug builds) a read, of this `Shared`.
@@ -670,12 +695,14 @@ impl<T: ?Sized> std::panic::UnwindSafe for Shared<T> {}
 impl<T: ?Sized> std::panic::RefUnwindSafe for Shared<T> {}
 
 impl<T: Default> Default for Shared<T> {
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     fn default() -> Self {
         Shared::new(T::default())
     }
 }
 
 impl<T> From<T> for Shared<T> {
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     fn from(value: T) -> Self {
         Shared::new(value)
     }
