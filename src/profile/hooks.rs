@@ -107,11 +107,13 @@ impl LockSlot {
     #[track_caller]
     #[inline]
     pub(crate) fn contended(&self, access: Access) -> Wait<'_> {
+        // Here, not in the closure below: a closure is not `#[track_caller]`.
+        let site = Location::caller();
         Wait {
             started: sampled().map(|weight| Started {
                 slot: self,
                 access,
-                site: Location::caller(),
+                site,
                 holder: self.holder.load(),
                 since: Instant::now(),
                 weight,
@@ -441,6 +443,9 @@ mod tests {
     fn the_holder_slot_is_a_plain_atomic_word() {
         // No hidden lock on the acquisition path.
         assert!(AtomicCell::<Option<Site>>::is_lock_free());
-        assert_eq!(std::mem::size_of::<Option<Site>>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<Option<Site>>(),
+            std::mem::size_of::<usize>()
+        );
     }
 }

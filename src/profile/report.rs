@@ -106,7 +106,8 @@ impl SiteProfile {
 
     /// The site as text (`(other)` for the "other" row).
     pub(super) fn site_text(&self) -> String {
-        self.site.map_or_else(|| "(other)".to_string(), |s| s.to_string())
+        self.site
+            .map_or_else(|| "(other)".to_string(), |s| s.to_string())
     }
 }
 
@@ -377,7 +378,14 @@ impl fmt::Display for Report {
             return writeln!(f, "(nothing recorded)");
         }
         let header = [
-            "site", "kind", "waits", "total wait", "max wait", "caused", "waiters", "held",
+            "site",
+            "kind",
+            "waits",
+            "total wait",
+            "max wait",
+            "caused",
+            "waiters",
+            "held",
         ];
         let rows: Vec<(usize, Vec<(String, Vec<[String; 8]>)>)> = self
             .classes
@@ -430,7 +438,14 @@ impl fmt::Display for Report {
             for (site, lines) in sites {
                 for (n, l) in lines.iter().enumerate() {
                     let shown = if n == 0 { site.as_str() } else { "" };
-                    write!(f, "  {:w$}  {:<k$}", shown, l[0], w = site_w - 2, k = widths[0])?;
+                    write!(
+                        f,
+                        "  {:w$}  {:<k$}",
+                        shown,
+                        l[0],
+                        w = site_w - 2,
+                        k = widths[0]
+                    )?;
                     for k in 1..7 {
                         write!(f, "  {:>w$}", l[k], w = widths[k])?;
                     }
