@@ -6,7 +6,7 @@
 //! encoded by prost's derive: only the fields this writer fills are declared (a protobuf
 //! reader skips nothing it needs, and absent fields read as their defaults).
 
-use super::report::{class_frame, Report};
+use super::report::{ClassProfile, Report};
 use std::collections::HashMap;
 use std::io;
 
@@ -84,6 +84,18 @@ pub(super) struct Function {
     pub(super) filename: i64,
     #[prost(int64, tag = "5")]
     pub(super) start_line: i64,
+}
+
+/// A class's frame in pprof: `Shared[app::Jobs] src/main.rs:10:5`. Not the folded stacks'
+/// `Shared<app::Jobs> (...)`: pprof shortens a name like a C++ one, dropping `<...>` and
+/// `(...)`, which would leave `Shared` alone.
+fn pprof_class_frame(class: &ClassProfile) -> String {
+    let name = class.name().replacen('<', "[", 1);
+    let name = match name.strip_suffix('>') {
+        Some(inner) => format!("{inner}]"),
+        None => name,
+    };
+    format!("{name} {}", class.created_at)
 }
 
 /// Builds the string table, the functions and the locations (one each per frame).
@@ -170,7 +182,7 @@ impl Report {
         let mut samples = Vec::new();
         for (class, row) in self.caused() {
             let class_loc = b.frame(
-                &class_frame(class),
+                &pprof_class_frame(class),
                 class.created_at.file(),
                 class.created_at.line(),
             );
