@@ -706,7 +706,7 @@ fn write_pprof_is_a_gzip_pprof_with_the_mutex_profile_sample_types() {
         if root_line != i64::from(created) || !root.contains(file!()) {
             continue; // another test's class (none: each test resets), or another class
         }
-        assert!(root.starts_with("Shared<u64> ("), "{root}");
+        assert!(root.starts_with("Shared[u64] "), "{root}");
         assert_eq!(leaf_file, file!());
         let row = site(class, u32::try_from(leaf_line).unwrap());
         assert!(

@@ -64,6 +64,12 @@ fn seed() -> u64 {
     h.finish() | 1
 }
 
+/// What an armed holder slot holds before the first acquisition records a site: no holder
+/// known (charged to the "(other)" row).
+fn unknown_holder() -> Site {
+    Location::caller()
+}
+
 /// Implemented by the objects that are a class: a `Shared`'s and a `WaitGroup`'s slot.
 pub(crate) trait Classed {
     fn key(&self) -> ClassKey;
@@ -73,11 +79,22 @@ pub(crate) trait Classed {
 pub(crate) struct LockSlot {
     created_at: Site,
     type_name: fn() -> &'static str,
-    /// The site where the latest guard was taken (any kind). Written with a plain store by
-    /// every acquisition while profiling is on; read by a sampled waiter before it blocks.
+    /// The site where the latest guard was taken (any kind), once the slot is *armed*.
+    ///
+    /// `None`: unarmed, acquisitions record nothing. The switch is here, in the `Shared`,
+    /// rather than in the global `ENABLED` flag, because the acquisition path tests it for
+    /// free: it is one compare of a word next to what the guard already addresses (2
+    /// instructions), where the global flag is reached through the GOT from the user's crate
+    /// (4). The slot is armed when the `Shared` is created while profiling is on, or by its
+    /// first contended wait while profiling is on (which finds no holder: `(other)`); it is
+    /// disarmed by a contended wait while profiling is off. An armed slot is written by every
+    /// acquisition (a plain store, no read-modify-write) and read by a sampled waiter
+    /// before it blocks.
+    ///
     /// `AtomicCell` of a pointer-sized `Copy` value is a lock-free atomic word (a Release
-    /// store, an Acquire load: a plain `mov` each on x86): the reader sees some site that was
-    /// stored, never a torn one. Nothing else is ordered by it.
+    /// store, an Acquire load: a plain `mov` each on x86): a reader sees some site that was
+    /// stored, never a torn one. Nothing else is ordered by it, and the races between arming,
+    /// disarming and recording only decide whether a site is recorded.
     holder: AtomicCell<Option<Site>>,
 }
 
@@ -86,19 +103,20 @@ impl LockSlot {
     #[track_caller]
     #[inline]
     pub(crate) fn new<T: ?Sized>() -> Self {
+        // Relaxed: see `table::ENABLED`.
+        let armed = ENABLED.load(Ordering::Relaxed).then(unknown_holder);
         LockSlot {
             created_at: Location::caller(),
             type_name: std::any::type_name::<T>,
-            holder: AtomicCell::new(None),
+            holder: AtomicCell::new(armed),
         }
     }
 
-    /// A guard was taken at `at`. The only hook on the uncontended path: a load and a branch
-    /// while profiling is off.
+    /// A guard was taken at `at`. The only hook on the uncontended path: one compare and one
+    /// branch while the slot is unarmed (see `holder`).
     #[inline(always)]
     pub(crate) fn holding(&self, at: Site) {
-        // Relaxed: see `table::ENABLED`.
-        if ENABLED.load(Ordering::Relaxed) {
+        if self.holder.load().is_some() {
             self.holder.store(Some(at));
         }
     }
@@ -109,12 +127,23 @@ impl LockSlot {
     pub(crate) fn contended(&self, access: Access) -> Wait<'_> {
         // Here, not in the closure below: a closure is not `#[track_caller]`.
         let site = Location::caller();
+        let holder = self.holder.load();
+        // Relaxed: see `table::ENABLED`.
+        if !ENABLED.load(Ordering::Relaxed) {
+            if holder.is_some() {
+                self.holder.store(None); // profiling is off: disarm
+            }
+            return Wait { started: None };
+        }
+        if holder.is_none() {
+            self.holder.store(Some(unknown_holder())); // arm: later holders are recorded
+        }
         Wait {
             started: sampled().map(|weight| Started {
                 slot: self,
                 access,
                 site,
-                holder: self.holder.load(),
+                holder: holder.filter(|h| **h != *unknown_holder()),
                 since: Instant::now(),
                 weight,
             }),
