@@ -106,8 +106,7 @@ fn main() -> std::io::Result<()> {
         &mut options,
         folded.lines(),
         BufWriter::new(File::create(&svg)?),
-    )
-    .map_err(std::io::Error::other)?;
+    )?;
     println!("wrote {} and {}", pprof.display(), svg.display());
     Ok(())
 }

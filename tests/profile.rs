@@ -771,3 +771,31 @@ fn a_type_name_with_a_semicolon_stays_one_folded_frame() {
         .expect(&text);
     assert_eq!(line.split(';').count(), 2, "{line}");
 }
+
+#[test]
+fn a_shared_created_before_enable_records_holders_from_its_first_contended_wait() {
+    let _turn = turn();
+    profile::disable();
+    let (shared, created) = new_counter(); // not armed: profiling was off
+    profile::enable(ProfileConfig::default());
+    // The first contended wait finds no holder recorded: charged to "(other)"; it arms the
+    // Shared, so the next holder's site is recorded.
+    let ((), first) =
+        while_read_elsewhere(&shared, false, || assert!(timed_write(&shared).is_none()));
+    let ((), second) =
+        while_read_elsewhere(&shared, true, || assert!(timed_write(&shared).is_none()));
+    let report = profile::report();
+    let class = class(&report, created);
+    let other = class
+        .sites
+        .iter()
+        .find(|s| s.site.is_none())
+        .expect("(other)");
+    assert_eq!(other.caused.contentions, 1, "{report}");
+    assert_ne!(first, second);
+    assert_eq!(site(class, second).caused.contentions, 1, "{report}");
+    assert!(class
+        .sites
+        .iter()
+        .all(|s| s.site.map(|l| l.line()) != Some(first)));
+}

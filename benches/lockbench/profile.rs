@@ -32,6 +32,7 @@ pub const PP_BUILD: &str = "pushpull";
 #[cfg(feature = "profile")]
 pub const PP_BUILD: &str = "pushpull (profile disabled)";
 /// pushpull with the profile enabled at one event in 100.
+#[cfg(feature = "profile")]
 pub const PP_ON: &str = "pushpull (profile 1/100)";
 
 /// The profile's state around one sample of `run`: enabled at 1 in 100 or disabled.

@@ -10,6 +10,7 @@ pub(crate) struct LockSlot;
 
 impl LockSlot {
     #[inline(always)]
+    #[allow(clippy::extra_unused_type_parameters)] // the signature of hooks.rs
     pub(crate) fn new<T: ?Sized>() -> Self {
         LockSlot
     }

@@ -242,7 +242,7 @@ pub(super) fn snapshot() -> Report {
                     }
                 })
                 .collect();
-            sites.sort_by(|a, b| b.heat().cmp(&a.heat()));
+            sites.sort_by_key(|s| std::cmp::Reverse(s.heat()));
             ClassProfile {
                 what: c.key.what,
                 type_name: short_type_name(c.key.type_name),
@@ -251,7 +251,7 @@ pub(super) fn snapshot() -> Report {
             }
         })
         .collect();
-    classes.sort_by(|a, b| b.heat().cmp(&a.heat()));
+    classes.sort_by_key(|c| std::cmp::Reverse(c.heat()));
     Report {
         sample_every: table::sample_every(),
         duration: t.since.map(|(at, _)| at.elapsed()),
@@ -296,6 +296,9 @@ fn dur(d: Duration) -> String {
         Dur(d).to_string()
     }
 }
+
+/// A site's text and its table lines.
+type SiteLines = (String, Vec<[String; 8]>);
 
 /// The table's lines of one site: one per kind of wait that happened there (the caused delay
 /// on the first), or one `holder` line if it only caused waits.
@@ -387,7 +390,7 @@ impl fmt::Display for Report {
             "waiters",
             "held",
         ];
-        let rows: Vec<(usize, Vec<(String, Vec<[String; 8]>)>)> = self
+        let rows: Vec<(usize, Vec<SiteLines>)> = self
             .classes
             .iter()
             .enumerate()
