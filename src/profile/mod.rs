@@ -28,9 +28,9 @@
 //! # Turning it on
 //!
 //! Without the `profile` feature none of this exists: no code, no field, no cost. With it, the
-//! profile is off until [`enable`] and costs, while off, one load and one branch per lock
-//! acquisition (measured: at most 2 instructions on an uncontended read, write or update; see
-//! BENCHMARKS.md). [`enable`] samples one contention event in
+//! profile is off until [`enable`] and costs, while off, one compare and one branch per lock
+//! acquisition (3 instructions on an uncontended read, write or update, no atomic
+//! read-modify-write; see "Cost" below and BENCHMARKS.md). [`enable`] samples one contention event in
 //! [`sample_every`](ProfileConfig::sample_every) on average (chosen at random per thread, as
 //! Go does), and every count and total in the report is an estimate scaled back by that
 //! number; [`disable`] stops recording and keeps what was recorded; [`reset`] forgets it.
@@ -75,8 +75,15 @@
 //! contentions: the delay is scaled by the number of waiters, as Go's mutex profile does since
 //! Go 1.22. (Go charges the site that *released* the lock; pushpull charges the site where
 //! that guard was *taken*, the line that names the guard. When several readers hold the lock,
-//! the latest of them is named. A holder that took the lock before profiling was enabled is
-//! charged to the "(other)" row.)
+//! the latest of them is named; a read that waits behind a *queued* writer (the lock is fair:
+//! new readers queue behind a waiting writer) is charged to the latest holder too, and the
+//! writer's own wait shows at its line.)
+//!
+//! A `Shared` records its holders only once it is *armed*: when it is created while profiling
+//! is on, or at its first contended wait while profiling is on. That first wait of a `Shared`
+//! created before [`enable`] finds no holder and is charged to the "(other)" row; the waits
+//! after it are attributed. (This keeps the switch on the acquisition path a compare of a
+//! word the `Shared` already has at hand: see "Cost".)
 //!
 //! ## Memory
 //!
@@ -92,13 +99,13 @@
 //! `cargo run --release --example contention --features profile`:
 //!
 //! ```text
-//! pushpull contention profile over 1.21 s
-//! site                             kind    waits  total wait  max wait    caused  waiters     held
-//! Shared<contention::Stats> created at examples/contention.rs:61:17: waited 1.13 s, caused 1.13 s
-//!   examples/contention.rs:77:34   write      20    115.5 ms   39.6 ms  1.02 s       183  40.9 ms
-//!   examples/contention.rs:96:38   read      183      1.02 s   39.8 ms  115.4 ms      20        -
-//! WaitGroup created at examples/contention.rs:64:14: waited 1.20 s, caused 0 ns
-//!   examples/contention.rs:107:8   wait        1      1.20 s    1.20 s         -        -        -
+//! pushpull contention profile over 483.0 ms
+//! site                            kind   waits  total wait  max wait    caused  waiters      held
+//! Shared<contention::Stats> created at examples/contention.rs:55:26: waited 806.0 ms, caused 806.0 ms
+//!   examples/contention.rs:77:35  read      40    805.9 ms   20.2 ms  201.8 ms       19         -
+//!   examples/contention.rs:63:35  write      9     79.5 µs   61.4 µs  604.2 ms       30  181.0 ms
+//! WaitGroup created at examples/contention.rs:57:19: waited 149.7 µs, caused 0 ns
+//!   examples/contention.rs:86:13  wait       1    149.7 µs  149.7 µs         -        -         -
 //! ```
 //!
 //! * `site`: the call site; `kind`: what waited there (`read`, `modify`, `write`, `upgrade`:
@@ -110,8 +117,10 @@
 //! * at the end of a line: timeouts, and for pulls the wake-ups, the wake-ups that found
 //!   nothing, and the skipped versions.
 //!
-//! Above, the writer at line 77 holds the write lock across slow work: it *caused* 1.02 s of
-//! waiting to 183 reads. The readers at line 96 caused 115 ms of waits to the writer in turn.
+//! Above, the writer at line 63 holds the write lock across slow work: it *caused* 604 ms of
+//! waiting to 30 reads, and after its 9 waits it held the lock 181 ms. The readers at line 77
+//! waited 806 ms in all; the 202 ms charged to them are reads that queued behind the waiting
+//! writer (and the writer's own short waits for the readers).
 //!
 //! # pprof and flame graphs
 //!
@@ -132,11 +141,17 @@
 //! # Cost
 //!
 //! * Feature off: nothing (the hooks are empty and zero-sized).
-//! * Feature on, profile disabled: every acquisition loads a global flag and branches; no
-//!   atomic read-modify-write, no clock, no thread-local.
-//! * Enabled: every acquisition also stores its site in its `Shared` (a plain store, no
-//!   read-modify-write); only a contended acquisition or a wait draws the sample, and only a
-//!   sampled one reads the clock and takes the profile's mutex.
+//! * Feature on, profile disabled: every acquisition compares one word of its `Shared` (the
+//!   holder slot, "unarmed") and branches: 3 instructions on x86-64 (a load, a test, a
+//!   branch; a global flag would cost one more, its address loaded from the GOT). No atomic
+//!   read-modify-write, no clock, no thread-local, nothing on release (but for a contended
+//!   exclusive acquisition whose hold is timed: a flag in the guard, tested with the bits the
+//!   drop tests anyway).
+//! * Enabled: every acquisition of an armed `Shared` (one that was contended while profiling
+//!   was on, or created while it was on) also stores its site in it, a plain store; only a
+//!   contended acquisition or a wait draws the sample, and only a sampled one reads the clock
+//!   and takes the profile's mutex. A `Shared` that was armed stays armed after [`disable`]
+//!   until its next contended wait (one plain store per acquisition meanwhile).
 
 #[cfg(feature = "profile")]
 mod pprof;

@@ -1,3 +1,4 @@
+#![cfg_attr(loom, allow(dead_code))] // under loom only the API is built: nothing records
 //! The profile's memory: one table of classes, each with at most [`MAX_SITES_PER_CLASS`]
 //! call-site rows, behind one mutex; the run-time switch and the sampling rate.
 //!
