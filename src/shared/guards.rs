@@ -303,9 +303,15 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             return Err(s);
         }
         let ModifyGuard { exclusive, inner } = s;
-        let inner = match RwLockUpgradableReadGuard::try_upgrade(inner) {
-            Ok(write) => return Ok(WriteGuard::upgraded(exclusive, write, at)),
-            Err(inner) => inner,
+        // Where the profile records, an upgrade that need not wait is no contention: try it
+        // first (elsewhere, and under loom, the timed call below is the whole path, as before).
+        let inner = if profile::RECORDS {
+            match RwLockUpgradableReadGuard::try_upgrade(inner) {
+                Ok(write) => return Ok(WriteGuard::upgraded(exclusive, write, at)),
+                Err(inner) => inner,
+            }
+        } else {
+            inner
         };
         let wait = exclusive.core.profile.contended(Access::Upgrade);
         let upgraded = match Deadline::after(timeout).instant() {
