@@ -12,6 +12,13 @@
 //!   in [`LockSlot::hold_ended`] when the guard is dropped.
 //! * Waits for a publish and for a `WaitGroup` carry a [`WaitProbe`] that starts timing when
 //!   the wait first has to wait (sampled) and records when it ends or is dropped.
+//!
+//! Concurrency: the state other threads see is the holder slot (one atomic word, read and
+//! written whole: arming, disarming and recording race only over whether a site is recorded),
+//! the `ENABLED` / `SAMPLE_EVERY` words (independent values), and the table behind one mutex,
+//! never held across anything but its own counters. There is no protocol between them for a
+//! loom model to explore, and recording is compiled out under `cfg(loom)`, so the models of
+//! every other protocol run unchanged.
 
 use super::table::{self, ClassKey, What, ENABLED, SAMPLE_EVERY};
 use super::Access;
