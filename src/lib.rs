@@ -263,6 +263,11 @@ pub mod close;
 mod deadline;
 pub mod lock_order;
 mod park;
+#[cfg(feature = "profile")]
+#[cfg_attr(docsrs, doc(cfg(feature = "profile")))]
+pub mod profile;
+#[cfg(not(feature = "profile"))]
+mod profile;
 mod puller;
 mod shared;
 mod sync;

@@ -5,6 +5,7 @@ use crate::deadline::Deadline;
 use crate::lock_order::{self, How, LockRef};
 use crate::park;
 use crate::park::{AsyncWaiter, Event};
+use crate::profile;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{next_object_id, spawn, thread_panicking, Arc, Duration, JoinHandle};
 use crossbeam_utils::CachePadded;
@@ -92,6 +93,8 @@ struct Inner {
     /// This group's identity for the lock-order checker (never reused; see
     /// `sync::next_object_id`).
     id: u64,
+    /// Its class (creation site) for the contention profile (zero-sized without it).
+    profile: profile::GroupSlot,
 }
 
 impl Drop for Inner {
@@ -109,6 +112,7 @@ impl WaitGroup {
     /// wg.wait(); // returns at once
     /// ```
     #[must_use]
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     pub fn new() -> Self {
         WaitGroup {
             inner: Arc::new(CachePadded::new(Inner {
@@ -116,6 +120,7 @@ impl WaitGroup {
                 panicked: AtomicUsize::new(0),
                 event: Event::default(),
                 id: next_object_id(),
+                profile: profile::GroupSlot::new(),
             })),
         }
     }
@@ -305,17 +310,26 @@ impl WaitGroup {
     }
 
     /// Waits for the end of the round that was running when the state word was `start`.
+    /// (`track_caller`: the profile charges the wait to the caller of `wait`.)
     #[cold]
+    #[track_caller]
     fn wait_round(&self, start: u64, deadline: Deadline) -> bool {
         let word = &self.inner.word;
         let generation = start >> GENERATION_SHIFT;
-        park::wait(
+        // Dropped before `ready` (a timeout): recorded as timed out.
+        let mut probe = profile::WaitProbe::new();
+        probe.pending(&self.inner.profile);
+        let done = park::wait(
             &self.inner.event,
             // Acquire: pairs with the AcqRel of the `done` that ended the round.
             || word.load(Ordering::Acquire) >> GENERATION_SHIFT != generation,
             || Some(self.inner.register_waiter(generation)),
             deadline,
-        )
+        );
+        if done {
+            probe.ready(&self.inner.profile, || 0);
+        }
+        done
     }
 
     /// The async twin of [`wait`](Self::wait): a future that completes when the round that is
@@ -363,6 +377,7 @@ impl WaitGroup {
             inner: &self.inner,
             generation: (start & COUNT_MASK != 0).then_some(start >> GENERATION_SHIFT),
             waiter: AsyncWaiter::new(&self.inner.event),
+            profile: profile::WaitProbe::new(),
         }
     }
 
@@ -483,6 +498,7 @@ impl std::panic::UnwindSafe for WaitGroup {}
 impl std::panic::RefUnwindSafe for WaitGroup {}
 
 impl Default for WaitGroup {
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     fn default() -> Self {
         WaitGroup::new()
     }
@@ -527,6 +543,8 @@ pub struct WaitGroupWait<'a> {
     /// The round to wait for the end of (`None`: nothing was outstanding, or it ended).
     generation: Option<u64>,
     waiter: AsyncWaiter<'a>,
+    /// The contention profile's record of this wait (zero-sized without it).
+    profile: profile::WaitProbe,
 }
 
 impl Future for WaitGroupWait<'_> {
@@ -552,8 +570,10 @@ impl Future for WaitGroupWait<'_> {
             // WAITING and owes a `notify_all`, which frees the slot; `park` frees it itself
             // when it reports the end.
             this.waiter.forget();
+            this.profile.ready(&this.inner.profile, || 0);
             return Poll::Ready(());
         }
+        this.profile.pending(&this.inner.profile);
         Poll::Pending
     }
 }

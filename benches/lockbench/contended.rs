@@ -16,7 +16,7 @@ use crate::harness::{
 const FAMILY: &str = "contended";
 
 /// Two threads (this one and one more) each do `n` ops; returns the wall time for `2n` ops.
-fn two_threads(n: u64, op: impl Fn() + Sync) -> Duration {
+pub(crate) fn two_threads(n: u64, op: impl Fn() + Sync) -> Duration {
     let barrier = Barrier::new(2);
     thread::scope(|s| {
         let other = s.spawn(|| {

@@ -546,7 +546,26 @@ const TARGETS: &[(&str, &str, &str, Metric, f64)] = &[
     // Wall time per push ≤ the anchor's = pusher throughput ≥ 1.0 × the anchor's.
     ("consumers_4", PP, PL_CONDVAR, Metric::Median, 1.0),
     ("snapshot_read_mostly", PP, PL_RW_ARC, Metric::Median, 1.0),
+    // The contention profile enabled at 1 in 100 against the same build with it disabled.
+    (
+        "profile_update_contended_2t",
+        PROFILE_ON,
+        PROFILE_OFF,
+        Metric::Median,
+        1.05,
+    ),
+    (
+        "profile_consumers_4",
+        PROFILE_ON,
+        PROFILE_OFF,
+        Metric::Median,
+        1.05,
+    ),
 ];
+
+/// The profile family's names (see `profile.rs`).
+const PROFILE_ON: &str = "pushpull (profile 1/100)";
+const PROFILE_OFF: &str = "pushpull (profile disabled)";
 
 pub fn target_of(r: &Ratio, metric: Metric) -> Option<f64> {
     TARGETS

@@ -24,7 +24,7 @@ const SLOW_PERIOD: Duration = Duration::from_micros(20);
 const SLOW_PUSHES: u64 = 5_000;
 /// `consumers_4`: the pusher's own work between two pushes, and the number of pushes.
 const CONSUMER_GAP: Duration = Duration::from_micros(50);
-const CONSUMER_PUSHES: u64 = 2_000;
+pub(crate) const CONSUMER_PUSHES: u64 = 2_000;
 const CONSUMERS: usize = 4;
 const STOP: u64 = u64::MAX;
 
@@ -295,7 +295,7 @@ fn pusher(n: u64, mut push: impl FnMut(u64)) -> Duration {
     start.elapsed()
 }
 
-fn consumers_pushpull(n: u64) -> Sample {
+pub(crate) fn consumers_pushpull(n: u64) -> Sample {
     let s = Shared::new(0u64);
     let barrier = Barrier::new(CONSUMERS + 1);
     thread::scope(|sc| {
@@ -325,7 +325,7 @@ fn consumers_pushpull(n: u64) -> Sample {
     })
 }
 
-fn consumers_condvar(n: u64) -> Sample {
+pub(crate) fn consumers_condvar(n: u64) -> Sample {
     let m = parking_lot::Mutex::new(0u64);
     let cv = parking_lot::Condvar::new();
     let barrier = Barrier::new(CONSUMERS + 1);

@@ -197,6 +197,8 @@ pub(crate) use graph::in_graph;
 #[cfg(all(not(loom), any(debug_assertions, feature = "lock-order-check")))]
 pub(crate) use local::{before_acquire, hold, HeldMark};
 
+#[cfg(feature = "profile")]
+pub(crate) use report::short_type_name;
 pub use report::Report;
 
 use std::panic::Location;

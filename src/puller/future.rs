@@ -32,6 +32,8 @@ pub struct WaitAsync<'p, H: SharedHandle> {
     pub(super) seen: &'p mut Version,
     pub(super) waiter: AsyncWaiter<'p>,
     pub(super) done: bool,
+    /// The contention profile's record of this wait (zero-sized without it).
+    pub(super) profile: profile::WaitProbe,
 }
 
 impl<'p, H: SharedHandle> Future for WaitAsync<'p, H> {
@@ -48,10 +50,12 @@ impl<'p, H: SharedHandle> Future for WaitAsync<'p, H> {
         let handle: &'p H = this.handle;
         let shared = handle.shared_ref();
         shared.core().may_wait(CALL, Deadline::Untimed, false);
+        let from = *this.seen;
         if shared
-            .poll_past(*this.seen, &mut this.waiter, cx, CALL)
+            .poll_past(from, &mut this.waiter, cx, CALL)
             .is_pending()
         {
+            this.profile.pending(&shared.core().profile);
             return Poll::Pending;
         }
         if shared.ended_at(*this.seen) {
@@ -74,6 +78,9 @@ impl<'p, H: SharedHandle> Future for WaitAsync<'p, H> {
                 // `notify_all` that frees the slot.
                 this.waiter.forget();
                 this.done = true;
+                let to = *this.seen;
+                let skipped = || profile::skipped(from.get(), to.get());
+                this.profile.ready(&shared.core().profile, skipped);
                 Poll::Ready(Ok(guard))
             }
             // A writer holds the lock (it may be publishing again): come back for it.
@@ -113,6 +120,8 @@ pub struct WaitUntilAsync<'a, T: ?Sized, P> {
     pub(super) rejected: Option<Version>,
     pub(super) waiter: AsyncWaiter<'a>,
     pub(super) done: bool,
+    /// The contention profile's record of this wait (zero-sized without it).
+    pub(super) profile: profile::WaitProbe,
 }
 
 /// The predicate is never pinned (it is only called through `&mut`), so the future may move
@@ -165,11 +174,19 @@ impl<'a, T: ?Sized, P: FnMut(&T) -> bool> Future for WaitUntilAsync<'a, T, P> {
                     this.waiter.leave();
                 }
                 this.done = true;
+                let rejected = this.rejected;
+                let skipped = || {
+                    let now = shared.version().get();
+                    rejected.map_or(0, |r| profile::skipped(r.get(), now))
+                };
+                this.profile.ready(&shared.core().profile, skipped);
                 return Poll::Ready(if holds { Ok(guard) } else { Err(Closed) });
             }
             // Under the read lock: the version the predicate was false on.
             let seen = guard.version();
             this.rejected = Some(seen);
+            // The first time: a wait; then: a wake-up that found the predicate still false.
+            this.profile.pending(&shared.core().profile);
             drop(guard);
             if shared
                 .poll_past(seen, &mut this.waiter, cx, CALL)

@@ -16,6 +16,7 @@ use crate::close::Closed;
 use crate::deadline::Deadline;
 use crate::lock_order::How;
 use crate::park::AsyncWaiter;
+use crate::profile;
 use crate::shared::{ReadGuard, Shared};
 use crate::sync::{repoll_hint, Arc, Duration};
 use crate::{park, Version};
@@ -350,10 +351,24 @@ impl<H: SharedHandle> PullerOf<H> {
         if !self.has_changed() {
             return None;
         }
+        Some(self.pull_changed(f))
+    }
+
+    /// `pull_with` once it saw a change: a function of its own, kept out of line where the
+    /// read below grows (lock-order checking, the profile), so that the unchanged check
+    /// still inlines as a load and a compare there.
+    #[cfg_attr(
+        any(debug_assertions, feature = "lock-order-check", feature = "profile"),
+        inline(never)
+    )]
+    #[track_caller]
+    fn pull_changed<R>(&mut self, f: impl FnOnce(&H::Value) -> R) -> R {
         let shared = self.handle.shared_ref();
         let guard = shared.read();
-        self.seen = shared.version();
-        Some(f(&guard))
+        let from = self.seen;
+        self.seen = guard.version();
+        shared.core().profile.pulled(from.get(), self.seen.get());
+        f(&guard)
     }
 
     /// Blocks until the value is published to after the version this puller saw, then
@@ -431,6 +446,10 @@ impl<H: SharedHandle> PullerOf<H> {
     fn wait_deadline(&mut self, deadline: Deadline) -> Result<Option<H::Guard<'_>>, Closed> {
         const CALL: &str = "Puller::wait()";
         let shared = self.handle.shared_ref();
+        let (from, class) = (self.seen, &shared.core().profile);
+        // Dropped before `ready` (a timeout): recorded as timed out.
+        let mut probe = profile::WaitProbe::new();
+        probe.pending_if(class, || shared.version() == from);
         if !shared.core().may_wait(CALL, deadline, false)
             || !shared.wait_past(self.seen, deadline, CALL)
         {
@@ -440,12 +459,16 @@ impl<H: SharedHandle> PullerOf<H> {
             return Err(Closed);
         }
         let seen = &mut self.seen;
-        Ok(self.handle.guard_with(|shared| {
+        let Some(guard) = self.handle.guard_with(|shared| {
             let guard = shared.read_until(deadline)?;
             // Under the read lock no publish can happen: this is the guard's own version.
             *seen = guard.version();
             Some(guard)
-        }))
+        }) else {
+            return Ok(None);
+        };
+        probe.ready(class, || profile::skipped(from.get(), self.seen.get()));
+        Ok(Some(guard))
     }
 
     /// The async twin of [`wait`](Self::wait): a future that completes, once the value is
@@ -496,12 +519,14 @@ impl<H: SharedHandle> PullerOf<H> {
     /// pusher.join().unwrap();
     /// ```
     #[doc(alias = "changed")]
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     pub fn wait_async(&mut self) -> WaitAsync<'_, H> {
         WaitAsync {
             handle: &self.handle,
             seen: &mut self.seen,
             waiter: AsyncWaiter::new(&self.handle.shared_ref().core().event),
             done: false,
+            profile: profile::WaitProbe::new(),
         }
     }
 }

@@ -88,11 +88,15 @@ impl<T: ?Sized> Shared<T> {
         if !self.core().may_wait(CALL, deadline, false) {
             return Ok(None);
         }
+        // Dropped before `ready` (a timeout): recorded as timed out.
+        let (mut probe, mut rejected) = (profile::WaitProbe::new(), None);
         loop {
             let Some(guard) = self.read_until(deadline) else {
                 return Ok(None);
             };
             if predicate(&guard) {
+                let skipped = |r: Version| profile::skipped(r.get(), self.version().get());
+                probe.ready(&self.core().profile, || rejected.map_or(0, skipped));
                 return Ok(Some(guard));
             }
             // Under the read lock nothing can be published: once closed, the predicate is
@@ -101,6 +105,9 @@ impl<T: ?Sized> Shared<T> {
                 return Err(Closed);
             }
             let seen = self.version();
+            // The first time: a wait; then: a wake-up that found the predicate still false.
+            probe.pending(&self.core().profile);
+            rejected = Some(seen);
             drop(guard);
             if !self.wait_past(seen, deadline, CALL) {
                 return Ok(None);
@@ -145,6 +152,7 @@ impl<T: ?Sized> Shared<T> {
     /// pusher.join().unwrap();
     /// ```
     #[doc(alias = "changed")]
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     pub fn wait_until_async<P>(&self, predicate: P) -> WaitUntilAsync<'_, T, P>
     where
         P: FnMut(&T) -> bool,
@@ -155,6 +163,7 @@ impl<T: ?Sized> Shared<T> {
             rejected: None,
             waiter: AsyncWaiter::new(&self.core().event),
             done: false,
+            profile: profile::WaitProbe::new(),
         }
     }
 

@@ -13,6 +13,7 @@ use super::owner::{reads::ReadMark, would_deadlock, Held, TRACK_WRITERS};
 use super::Core;
 use crate::deadline::Deadline;
 use crate::lock_order::{self, HeldMark, How, LockRef};
+use crate::profile::{self, Access};
 use crate::sync::{
     thread_panicking, Duration, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
@@ -88,6 +89,10 @@ const PUBLISHED: u8 = 1;
 const POISON_ON_UNWIND: u8 = 2;
 /// This guard recorded its thread in the owner word (see `owner::TRACK_WRITERS`).
 const OWNER_RECORDED: u8 = 4;
+/// The contention profile times this guard's hold (it had to wait, and was sampled): the
+/// drop tells the profile. Set only on the slow path, and never where the profile is compiled
+/// out (`Wait::acquired` is `false` there), so the drop's test below costs what it did.
+const PROFILED: u8 = 8;
 
 impl<'a> Exclusive<'a> {
     #[inline]
@@ -113,11 +118,12 @@ impl Drop for Exclusive<'_> {
         if self.flags & OWNER_RECORDED != 0 {
             self.core.owner.release();
         }
-        if self.flags & POISON_ON_UNWIND != 0 {
-            // Out of line: with the `thread::panicking()` check inline, the guard's drop glue
-            // grows past what LLVM inlines, and every `write()` pays a call, a stack copy of
-            // the guard and its reloads instead (see BENCHMARKS.md, "Instruction counts").
-            poison_if_unwinding(self.core, self.flags & PUBLISHED != 0);
+        if self.flags & (POISON_ON_UNWIND | PROFILED) != 0 {
+            // Out of line, one call for both: with the `thread::panicking()` check (or the
+            // profile's end of a timed hold) inline, the guard's drop glue grows past what
+            // LLVM inlines, and every `write()` pays a call, a stack copy of the guard and its
+            // reloads instead (see BENCHMARKS.md, "Instruction counts").
+            release_slow(self.core, self.flags);
         }
     }
 }
@@ -132,17 +138,26 @@ extern "C" fn panicking_nounwind() -> bool {
     thread_panicking()
 }
 
-/// Poisons if this thread is unwinding. `extern "C"`: no unwinding edge at the call site (see
-/// `panicking_nounwind`); nothing unwinds out of it (below).
+/// What releasing an exclusive guard may have to do besides unlocking, out of line: poison if
+/// this thread is unwinding (`POISON_ON_UNWIND`), and end the contention profile's timed hold
+/// (`PROFILED`). `extern "C"`: no unwinding edge at the call site (see `panicking_nounwind`);
+/// nothing unwinds out of it (below).
 #[inline(never)]
-extern "C" fn poison_if_unwinding(core: &Core, published: bool) {
-    if thread_panicking() {
+extern "C" fn release_slow(core: &Core, flags: u8) {
+    if flags & POISON_ON_UNWIND != 0 && thread_panicking() {
         // A panic out of `poison` (a waker's, in `wake_waiters`) is a second panic while
         // unwinding, which aborts the process: the bomb makes that explicit, so no unwinding
         // ever leaves this `extern "C"` function (undefined before Rust 1.81).
         let bomb = AbortOnUnwind;
-        poison(core, published);
+        poison(core, flags & PUBLISHED != 0);
         std::mem::forget(bomb);
+    }
+    // `RECORDS` first: where the profile is compiled out, no code at all. A failure inside
+    // the profiler is swallowed: never a panic out of a guard's drop.
+    if profile::RECORDS && flags & PROFILED != 0 {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            core.profile.hold_ended();
+        }));
     }
 }
 
@@ -200,6 +215,7 @@ impl<'a, T: ?Sized> ReadGuard<'a, T> {
         how: How,
         at: &'static Location<'static>,
     ) -> Self {
+        core.profile.holding(at);
         ReadGuard {
             inner,
             core,
@@ -255,11 +271,28 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
         inner: RwLockUpgradableReadGuard<'a, T>,
         at: &'static Location<'static>,
     ) -> Self {
+        core.profile.holding(at);
         let order = lock_order::hold(lock_ref::<T>(core), How::Modify, at);
         ModifyGuard {
             exclusive: Exclusive::claim(core, Held::Modify, order),
             inner,
         }
+    }
+
+    /// The guard of an acquisition that had to wait: the profile records the `wait`, and
+    /// times the hold if it sampled it.
+    #[inline]
+    pub(super) fn waited(self, wait: profile::Wait<'_>) -> Self {
+        self.timed(wait.acquired())
+    }
+
+    /// Times the hold if the acquisition's sampled wait asks for it (see `profile::Timed`).
+    #[inline]
+    pub(super) fn timed(mut self, timed: profile::Timed) -> Self {
+        if timed.is_timed() {
+            self.exclusive.flags |= PROFILED;
+        }
+        self
     }
 
     /// Turns the modify guard into a write guard, atomically: readers that hold the lock are
@@ -323,8 +356,9 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             drop(inner);
             would_deadlock("ModifyGuard::upgrade()", "ReadGuard");
         }
+        let wait = exclusive.core.profile.contended(Access::Upgrade);
         let write = RwLockUpgradableReadGuard::upgrade(inner);
-        WriteGuard::upgraded(exclusive, write, Location::caller())
+        WriteGuard::upgraded(exclusive, write, Location::caller()).waited(wait)
     }
 
     /// Tries to upgrade without blocking.
@@ -372,13 +406,27 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             return Err(s);
         }
         let ModifyGuard { exclusive, inner } = s;
+        // Where the profile records, an upgrade that need not wait is no contention: try it
+        // first (elsewhere, and under loom, the timed call below is the whole path, as before).
+        let inner = if profile::RECORDS {
+            match RwLockUpgradableReadGuard::try_upgrade(inner) {
+                Ok(write) => return Ok(WriteGuard::upgraded(exclusive, write, at)),
+                Err(inner) => inner,
+            }
+        } else {
+            inner
+        };
+        let wait = exclusive.core.profile.contended(Access::Upgrade);
         let upgraded = match Deadline::after(timeout).instant() {
             Some(at) => RwLockUpgradableReadGuard::try_upgrade_until(inner, at),
             None => Ok(RwLockUpgradableReadGuard::upgrade(inner)),
         };
         match upgraded {
-            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write, at)),
-            Err(inner) => Err(ModifyGuard { exclusive, inner }),
+            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write, at).waited(wait)),
+            Err(inner) => {
+                wait.gave_up();
+                Err(ModifyGuard { exclusive, inner })
+            }
         }
     }
 
@@ -409,12 +457,29 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         inner: RwLockWriteGuard<'a, T>,
         at: &'static Location<'static>,
     ) -> Self {
+        core.profile.holding(at);
         let order = lock_order::hold(lock_ref::<T>(core), How::Write, at);
         WriteGuard {
             exclusive: Exclusive::claim(core, Held::Write, order),
             inner,
             wake: Wake { pending: None },
         }
+    }
+
+    /// The guard of an acquisition that had to wait: the profile records the `wait`, and
+    /// times the hold if it sampled it.
+    #[inline]
+    pub(super) fn waited(self, wait: profile::Wait<'_>) -> Self {
+        self.timed(wait.acquired())
+    }
+
+    /// Times the hold if the acquisition's sampled wait asks for it (see `profile::Timed`).
+    #[inline]
+    pub(super) fn timed(mut self, timed: profile::Timed) -> Self {
+        if timed.is_timed() {
+            self.exclusive.flags |= PROFILED;
+        }
+        self
     }
 
     /// The write guard an upgrade produces: the same exclusive bookkeeping, now as writer.
@@ -425,6 +490,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         at: &'static Location<'static>,
     ) -> Self {
         let core = exclusive.core;
+        core.profile.holding(at);
         // The modify claim becomes a write claim (always recorded on this path: it costs the
         // upgrade, not the plain `write()`).
         core.owner.promote();

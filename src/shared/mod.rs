@@ -13,6 +13,7 @@ pub use guards::{ModifyGuard, ReadGuard, WriteGuard};
 use crate::deadline::{bounded, Deadline};
 use crate::lock_order::{self, How};
 use crate::park::Event;
+use crate::profile::{self, Access, Timed};
 use crate::sync::{self, Duration, Instant, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 use crate::{Conflict, Version};
 use guards::lock_ref;
@@ -29,6 +30,8 @@ pub(crate) struct Core {
     /// This `Shared`'s identity for the per-thread records (never reused; see
     /// `sync::next_object_id`).
     id: u64,
+    /// Its class and latest holder for the contention profile (zero-sized without it).
+    pub(crate) profile: profile::LockSlot,
 }
 
 impl Drop for Core {
@@ -40,12 +43,15 @@ impl Drop for Core {
 }
 
 impl Core {
-    fn new() -> Self {
+    /// The core of a `Shared<T>` created at the caller's site (its profile class).
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
+    fn new<T: ?Sized>() -> Self {
         Core {
             version: VersionWord::new(),
             owner: Owner::new(),
             event: Event::default(),
             id: sync::next_object_id(),
+            profile: profile::LockSlot::new::<T>(),
         }
     }
 
@@ -173,9 +179,10 @@ impl<T> Shared<T> {
     /// let s = pushpull::Shared::new(vec![1, 2, 3]);
     /// assert_eq!(s.version().get(), 0);
     /// ```
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     pub fn new(value: T) -> Self {
         Shared {
-            core: Core::new(),
+            core: Core::new::<T>(),
             lock: RwLock::new(value),
         }
     }
@@ -251,6 +258,7 @@ impl<T: ?Sized> Shared<T> {
     #[cold]
     #[track_caller]
     fn read_slow(&self, how: How, call: &'static str) -> ReadGuard<'_, T> {
+        let wait = self.core.profile.contended(Access::Read);
         let inner = match self.core.owner.held_by_current_thread() {
             Some(Held::Write) => would_deadlock(call, "WriteGuard"),
             // A modifier (or, in debug builds, a known reader) reading again must not queue
@@ -259,6 +267,7 @@ impl<T: ?Sized> Shared<T> {
             None if self.core.reads_held_by_current_thread() => self.lock.read_recursive(),
             None => self.lock.read(),
         };
+        let _ = wait.acquired(); // a read's hold is not timed
         ReadGuard::new(&self.core, inner, how, Location::caller())
     }
 
@@ -289,18 +298,21 @@ impl<T: ?Sized> Shared<T> {
         // The slow path returns the lock's guard, not ours: the guard is built in one place,
         // after both paths, where the optimizer sees its bookkeeping whole (for a write guard,
         // which flags are set).
-        let inner = match sync::TRY_BEFORE_BLOCKING.then(|| self.lock.try_upgradable_read()) {
-            Some(Some(inner)) => inner,
-            _ => self.modify_slow(),
-        };
-        ModifyGuard::new(&self.core, inner, Location::caller())
+        let (inner, timed) =
+            match sync::TRY_BEFORE_BLOCKING.then(|| self.lock.try_upgradable_read()) {
+                Some(Some(inner)) => (inner, Timed::NO),
+                _ => self.modify_slow(),
+            };
+        ModifyGuard::new(&self.core, inner, Location::caller()).timed(timed)
     }
 
     #[cold]
     #[track_caller]
-    fn modify_slow(&self) -> RwLockUpgradableReadGuard<'_, T> {
+    fn modify_slow(&self) -> (RwLockUpgradableReadGuard<'_, T>, Timed) {
         self.core.owner.check_blocking("modify()", self.core.id);
-        self.lock.upgradable_read()
+        let wait = self.core.profile.contended(Access::Modify);
+        let inner = self.lock.upgradable_read();
+        (inner, wait.acquired())
     }
 
     /// Locks for exclusive writing, blocking while anyone else holds the lock.
@@ -330,39 +342,42 @@ impl<T: ?Sized> Shared<T> {
     #[inline]
     #[track_caller]
     pub(crate) fn write_as(&self, call: &'static str) -> WriteGuard<'_, T> {
-        let inner = self.lock_exclusive(call);
+        let (inner, timed) = self.lock_exclusive(call);
         if self.core.version.closed_under_lock() {
             refuse_closed(inner, call);
         }
-        WriteGuard::new(&self.core, inner, Location::caller())
+        WriteGuard::new(&self.core, inner, Location::caller()).timed(timed)
     }
 
     /// The write lock for `close()`, which a closed `Shared` still takes (closing twice is a
     /// no-op).
     #[track_caller]
     pub(crate) fn write_to_close(&self) -> WriteGuard<'_, T> {
-        let inner = self.lock_exclusive("close()");
-        WriteGuard::new(&self.core, inner, Location::caller())
+        let (inner, timed) = self.lock_exclusive("close()");
+        WriteGuard::new(&self.core, inner, Location::caller()).timed(timed)
     }
 
     /// The lock's own write guard, blocking: the one place `write()`, the push family and
     /// `close()` take it. The slow path returns the lock's guard, not ours: the guard is built
-    /// in one place, after both paths, where the optimizer sees its bookkeeping whole.
+    /// in one place, after both paths, where the optimizer sees its bookkeeping whole. With
+    /// it, whether the contention profile times the hold (never, on the fast path).
     #[inline(always)]
     #[track_caller]
-    fn lock_exclusive(&self, call: &'static str) -> RwLockWriteGuard<'_, T> {
+    fn lock_exclusive(&self, call: &'static str) -> (RwLockWriteGuard<'_, T>, Timed) {
         self.order_before(How::Write);
         match sync::TRY_BEFORE_BLOCKING.then(|| self.lock.try_write()) {
-            Some(Some(inner)) => inner,
+            Some(Some(inner)) => (inner, Timed::NO),
             _ => self.write_slow(call),
         }
     }
 
     #[cold]
     #[track_caller]
-    fn write_slow(&self, call: &'static str) -> RwLockWriteGuard<'_, T> {
+    fn write_slow(&self, call: &'static str) -> (RwLockWriteGuard<'_, T>, Timed) {
         self.core.owner.check_blocking(call, self.core.id);
-        self.lock.write()
+        let wait = self.core.profile.contended(Access::Write);
+        let inner = self.lock.write();
+        (inner, wait.acquired())
     }
 
     /// Reads without blocking: `None` if a writer holds the lock. Never panics; succeeds for a
@@ -473,16 +488,22 @@ impl<T: ?Sized> Shared<T> {
         if self.core.owner.held_by_current_thread().is_some() {
             return None;
         }
+        let wait = self.core.profile.contended(Access::Read);
         let inner = if self.core.reads_held_by_current_thread() {
             // A thread that already reads must not queue behind a writer waiting for it.
             bounded(
                 at,
                 |at| self.lock.try_read_recursive_until(at),
                 || self.lock.read_recursive(),
-            )?
+            )
         } else {
-            bounded(at, |at| self.lock.try_read_until(at), || self.lock.read())?
+            bounded(at, |at| self.lock.try_read_until(at), || self.lock.read())
         };
+        let Some(inner) = inner else {
+            wait.gave_up();
+            return None;
+        };
+        let _ = wait.acquired(); // a read's hold is not timed
         Some(ReadGuard::new(&self.core, inner, how, Location::caller()))
     }
 
@@ -506,12 +527,16 @@ impl<T: ?Sized> Shared<T> {
         if self.is_hopeless_for_current_thread() {
             return None;
         }
-        let inner = bounded(
+        let wait = self.core.profile.contended(Access::Modify);
+        let Some(inner) = bounded(
             Deadline::after(timeout).instant(),
             |at| self.lock.try_upgradable_read_until(at),
             || self.lock.upgradable_read(),
-        )?;
-        Some(ModifyGuard::new(&self.core, inner, Location::caller()))
+        ) else {
+            wait.gave_up();
+            return None;
+        };
+        Some(ModifyGuard::new(&self.core, inner, Location::caller()).waited(wait))
     }
 
     /// Takes the write lock, waiting at most `timeout`. Returns `None` at once if this thread
@@ -535,15 +560,20 @@ impl<T: ?Sized> Shared<T> {
         if self.is_hopeless_for_current_thread() {
             return None;
         }
-        let inner = bounded(
+        let wait = self.core.profile.contended(Access::Write);
+        let Some(inner) = bounded(
             Deadline::after(timeout).instant(),
             |at| self.lock.try_write_until(at),
             || self.lock.write(),
-        )?;
+        ) else {
+            wait.gave_up();
+            return None;
+        };
+        let guard = WriteGuard::new(&self.core, inner, Location::caller()).waited(wait);
         if self.core.version.closed_under_lock() {
             return None;
         }
-        Some(WriteGuard::new(&self.core, inner, Location::caller()))
+        Some(guard)
     }
 
     /// This thread holds the exclusive side, or (debug builds) a read, of this `Shared`.
@@ -791,12 +821,14 @@ impl<T: ?Sized> std::panic::UnwindSafe for Shared<T> {}
 impl<T: ?Sized> std::panic::RefUnwindSafe for Shared<T> {}
 
 impl<T: Default> Default for Shared<T> {
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     fn default() -> Self {
         Shared::new(T::default())
     }
 }
 
 impl<T> From<T> for Shared<T> {
+    #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     fn from(value: T) -> Self {
         Shared::new(value)
     }
