@@ -175,6 +175,100 @@ pub fn while_written_elsewhere<T: Send + Sync, R>(
     })
 }
 
+/// Another thread's writer of a `Shared`, under the test's control: it holds the write lock
+/// from [`hold_write_lock`] until [`HeldWriter::release`].
+pub struct HeldWriter {
+    release: mpsc::Sender<bool>,
+    writer: thread::JoinHandle<()>,
+}
+
+/// Starts a thread that takes the write lock of `shared` and holds it; returns once it does.
+pub fn hold_write_lock<T: Send + Sync + 'static>(
+    shared: &std::sync::Arc<pushpull::Shared<T>>,
+    change: fn(&mut T),
+) -> HeldWriter {
+    let shared = std::sync::Arc::clone(shared);
+    let (held_tx, held_rx) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<bool>();
+    let writer = thread::spawn(move || {
+        let mut guard = shared.write();
+        held_tx.send(()).unwrap();
+        let publish = release_rx.recv_timeout(TIMEOUT).expect("never released");
+        if publish {
+            change(&mut guard); // the first mutable access publishes
+        }
+    });
+    held_rx
+        .recv_timeout(TIMEOUT)
+        .expect("writer never took the lock");
+    HeldWriter { release, writer }
+}
+
+impl HeldWriter {
+    /// Releases the lock, publishing first (the writer's `change`) if `publish`; returns once
+    /// the writer thread is done (its wake-ups delivered).
+    pub fn release(self, publish: bool) {
+        self.release.send(publish).unwrap();
+        self.writer.join().unwrap();
+    }
+}
+
+/// Another thread holding a read guard of `shared` until [`HeldReader::release`], and a
+/// writer queued behind it (`push(change)`): returns once the writer is queued, which plain
+/// readers see as `try_read` failing.
+pub struct QueuedWriter {
+    release: mpsc::Sender<()>,
+    reader: thread::JoinHandle<()>,
+    writer: thread::JoinHandle<()>,
+}
+
+/// See [`QueuedWriter`].
+pub fn queue_writer_behind_a_reader<T: Send + Sync + 'static>(
+    shared: &std::sync::Arc<pushpull::Shared<T>>,
+    change: fn(&mut T),
+) -> QueuedWriter {
+    let (held_tx, held_rx) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let reader = {
+        let shared = std::sync::Arc::clone(shared);
+        thread::spawn(move || {
+            let _read = shared.read();
+            held_tx.send(()).unwrap();
+            release_rx.recv_timeout(TIMEOUT).expect("never released");
+        })
+    };
+    held_rx
+        .recv_timeout(TIMEOUT)
+        .expect("reader never took the lock");
+    let writer = {
+        let shared = std::sync::Arc::clone(shared);
+        thread::spawn(move || shared.push(change))
+    };
+    let give_up = std::time::Instant::now() + TIMEOUT;
+    while shared.try_read().is_some() {
+        // Until the writer is queued (it then refuses new plain readers).
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the writer never queued"
+        );
+        thread::yield_now();
+    }
+    QueuedWriter {
+        release,
+        reader,
+        writer,
+    }
+}
+
+impl QueuedWriter {
+    /// Lets the reader go: the writer gets in and pushes. Returns once it did.
+    pub fn release(self) {
+        self.release.send(()).unwrap();
+        self.reader.join().unwrap();
+        self.writer.join().unwrap();
+    }
+}
+
 /// A minimal executor: polls `future` on this thread, parking the thread between polls until
 /// its waker is woken. No runtime, no timer: wrap a call in [`bounded`] to bound it.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
