@@ -108,6 +108,16 @@ impl Probe {
     }
 }
 
+/// Which waiters a notification is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Whom {
+    /// Threads blocked in `wait_while` and async waiters: a change of the state word.
+    All,
+    /// Async waiters only: a writer's release that a future waits for (no thread blocks on
+    /// the `Event` for that; a thread waits for the lock on the lock itself).
+    Tasks,
+}
+
 impl Event {
     fn lock(&self) -> MutexGuard<'_, Waiters> {
         #[cfg(test)]
@@ -153,10 +163,21 @@ impl Event {
     /// the first such panic resumes here once all were (or, if this thread is unwinding
     /// already, is reported on stderr and swallowed). See `wakers`.
     pub(crate) fn notify_all(&self) {
+        self.notify(Whom::All);
+    }
+
+    /// Wakes every pending async waiter, not the threads blocked in `wait_while`: a writer
+    /// released the lock that futures wait to read (see `crate::puller`'s "Futures and the
+    /// lock"). As `notify_all` otherwise.
+    pub(crate) fn notify_tasks(&self) {
+        self.notify(Whom::Tasks);
+    }
+
+    fn notify(&self, whom: Whom) {
         let mut batch = Batch::new();
         let mut panics = Panics::default();
         let mut scan_from = 0;
-        let mut signal = true;
+        let mut signal = whom == Whom::All;
         loop {
             {
                 let mut waiters = self.lock();

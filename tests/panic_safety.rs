@@ -6,6 +6,7 @@ mod common;
 
 use common::{bounded, quiet_expected_panics, scaled, EXPECTED, TIMEOUT};
 use pushpull::{ModifyGuard, Shared, WaitGroup};
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -149,6 +150,59 @@ fn panic_inside_push_if_closure_poisons_releases_and_wakes() {
 #[test]
 fn panic_inside_push_at_closure_poisons_releases_and_wakes() {
     check_panic_poisons_releases_and_wakes("push_at", in_push_at);
+}
+
+/// The crate docs promise that waiters are woken after the lock is released. A panicking
+/// `push_if` closure publishes its half-done change through the guard's poisoning (it had
+/// not published yet): that wake-up came under the write lock before. The waker here looks
+/// at the lock when it is woken (on the panicking thread, during its unwinding).
+#[test]
+fn a_panic_wakes_waiters_after_the_lock_is_released() {
+    use std::sync::Mutex;
+    use std::task::{Context, Wake, Waker};
+
+    struct SeesTheLock {
+        shared: Arc<Shared<Vec<i32>>>,
+        free_when_woken: Mutex<Vec<bool>>,
+    }
+    impl Wake for SeesTheLock {
+        fn wake(self: Arc<Self>) {
+            let free = self.shared.try_write().is_some();
+            self.free_when_woken.lock().unwrap().push(free);
+        }
+    }
+
+    quiet_expected_panics();
+    let panickers: [(&str, Panicker); 6] = [
+        ("push_if", in_push_if),
+        ("push", in_push),
+        ("update", in_update),
+        ("push_at", in_push_at),
+        ("WriteGuard", in_write_guard),
+        ("upgraded ModifyGuard", after_modify_upgrade),
+    ];
+    for (name, panicker) in panickers {
+        let shared = Arc::new(Shared::new(vec![1, 2]));
+        let sees = Arc::new(SeesTheLock {
+            shared: Arc::clone(&shared),
+            free_when_woken: Mutex::new(Vec::new()),
+        });
+        let waker = Waker::from(Arc::clone(&sees));
+        let mut puller = shared.puller_arc();
+        let mut wait = Box::pin(puller.wait_async());
+        assert!(wait
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        let result = catch_unwind(AssertUnwindSafe(|| panicker(&shared)));
+        assert!(result.is_err(), "{name}: the panic propagates");
+        assert_eq!(
+            *sees.free_when_woken.lock().unwrap(),
+            [true],
+            "{name}: woken once, with the lock released"
+        );
+        drop(wait);
+    }
 }
 
 #[test]

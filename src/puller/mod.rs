@@ -439,9 +439,9 @@ impl<H: SharedHandle> PullerOf<H> {
     /// ```
     pub fn wait_async(&mut self) -> WaitAsync<'_, H> {
         WaitAsync {
+            registration: wait::Registration::new(self.handle.shared_ref()),
             handle: &self.handle,
             seen: &mut self.seen,
-            waiter: AsyncWaiter::new(&self.handle.shared_ref().core().event),
             done: false,
         }
     }

@@ -5,11 +5,12 @@
 //! The guards have no `Drop` of their own: the work around unlocking lives in fields, and Rust
 //! drops fields in declaration order. A modify or write guard is
 //! `{ exclusive, inner, (wake) }`: `exclusive` forgets the owner (and poisons on unwinding)
-//! while the lock is still held, `inner` unlocks, `wake` wakes parked pullers after the
-//! unlock. Without a `Drop` of their own the guards can be taken apart by value, which is how
+//! while the lock is still held, `inner` unlocks, `wake` does what the writer owes after the
+//! unlock (wakes parked pullers; the release check of `super::release`). Without a `Drop` of their own the guards can be taken apart by value, which is how
 //! `upgrade` / `downgrade` convert them, with no `Option` on the access path.
 
 use super::owner::{reads::ReadMark, would_deadlock, Held, TRACK_WRITERS};
+use super::state::{self, Owed, OWES_WAKE};
 use super::Core;
 use crate::deadline::Deadline;
 use crate::lock_order::{self, HeldMark, How, LockRef};
@@ -77,7 +78,8 @@ pub struct WriteGuard<'a, T: ?Sized> {
     exclusive: Exclusive<'a>,
     /// Dropped second: unlocks.
     inner: RwLockWriteGuard<'a, T>,
-    /// Dropped last: wakes parked pullers if this guard's publish found any.
+    /// Dropped last: wakes parked pullers if this guard's publish found any (and does the
+    /// release check for futures, see `super::release`).
     wake: Wake<'a>,
 }
 
@@ -136,26 +138,36 @@ impl Exclusive<'_> {
     #[inline(never)]
     fn poison(&mut self) {
         self.core.version.poison();
-        if self.flags & PUBLISHED == 0 && self.core.version.publish() {
+        if self.flags & PUBLISHED == 0 {
             // Only here (a panicking `push_if` closure, before it could publish) is a publish
-            // made by this field, which cannot reach the guard's `Wake`: wake now. The woken
-            // pullers block on the lock for the moment until it is released.
-            self.core.wake_waiters();
+            // made by this field. It cannot reach the guard's `Wake`, so `push_if` armed that
+            // to wake the waiters after the unlock (`WriteGuard::apply_unpublished`): waiters
+            // are woken after the lock is released, as every publish promises.
+            self.core.version.publish();
         }
     }
 }
 
-/// Wakes the parked pullers of `Some(core)` after the lock is released (`None`: nobody to
-/// wake, the common case).
+/// What the write guard owes after the lock is released (`Core::after_write`): nothing, the
+/// common case, unless its publish found parked pullers or futures use this `Shared`.
 struct Wake<'a> {
-    pending: Option<&'a Core>,
+    core: &'a Core,
+    /// From the publish (`PUBLISHED` and what it found), or 0 if the guard did not publish.
+    owed: Owed,
 }
 
 impl Drop for Wake<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(core) = self.pending {
-            core.wake_waiters();
+        // A guard that did not publish learns after the unlock whether futures use this
+        // `Shared` (see `super::release`); a publish said so under the lock.
+        let owed = if self.owed == 0 {
+            self.core.version.release_check_due()
+        } else {
+            self.owed
+        };
+        if owed & !state::PUBLISHED != 0 {
+            self.core.after_write(owed);
         }
     }
 }
@@ -321,7 +333,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         WriteGuard {
             exclusive: Exclusive::claim(core, Held::Write, order),
             inner,
-            wake: Wake { pending: None },
+            wake: Wake { core, owed: 0 },
         }
     }
 
@@ -340,7 +352,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         WriteGuard {
             exclusive,
             inner,
-            wake: Wake { pending: None },
+            wake: Wake { core, owed: 0 },
         }
     }
 
@@ -356,15 +368,24 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         result
     }
 
+    /// `apply` on a guard that has not published (`push_if`): should `f` panic, the
+    /// poisoning publish (`Exclusive::poison`) finds the waiters, and this guard's `Wake`
+    /// wakes them after the unlock.
+    pub(super) fn apply_unpublished<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
+        let owed = self.wake.owed;
+        self.wake.owed |= OWES_WAKE;
+        let result = self.apply(f);
+        self.wake.owed = owed;
+        result
+    }
+
     /// The one publish path: bump the version under the write lock (once per guard) and
-    /// remember whether someone must be woken after the lock is released.
+    /// remember what is owed after the lock is released.
     #[inline]
     pub(super) fn publish(&mut self) {
         if self.exclusive.flags & PUBLISHED == 0 {
             self.exclusive.flags |= PUBLISHED;
-            if self.exclusive.core.version.publish() {
-                self.wake.pending = Some(self.exclusive.core);
-            }
+            self.wake.owed = self.exclusive.core.version.publish();
         }
     }
 

@@ -6,9 +6,11 @@
 
 mod guards;
 mod owner;
+mod release;
 mod state;
 
 pub use guards::{ModifyGuard, ReadGuard, WriteGuard};
+pub(crate) use release::{AsyncUse, Blocked};
 
 use crate::deadline::{bounded, Deadline};
 use crate::lock_order::{self, How};
@@ -77,14 +79,6 @@ impl Core {
             Some(guard) => would_deadlock(call, guard),
             None => true,
         }
-    }
-
-    /// Wakes every parked waiter. Called after the write lock is released, and only when a
-    /// publish found the `WAITING` flag set.
-    #[cold]
-    #[inline(never)]
-    fn wake_waiters(&self) {
-        self.event.notify_all();
     }
 }
 
@@ -564,7 +558,7 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub fn push_if(&self, f: impl FnOnce(&mut T) -> bool) -> bool {
         let mut guard = self.write();
-        let changed = guard.apply(f);
+        let changed = guard.apply_unpublished(f);
         if changed {
             guard.publish();
         }
