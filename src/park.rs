@@ -33,8 +33,9 @@
 //! `Shared::wait_until_async`, `WaitGroup::wait_async`), in a slab under its mutex: a slot is
 //! `Waiting(waker, ticket)` or `Free` (on a free list, reused before the slab grows). A future
 //! owns one slot at most, through an [`AsyncWaiter`], for as long as it is pending; the ticket
-//! (a counter of allocations) tells it whether a slot it once had is still its own. The protocol is the blocking one with a waker
-//! in place of a sleeping thread: the future sets the caller's "waiting" flag exactly as
+//! (a counter of allocations) tells it whether a slot it once had is still its own
+//! (`park/async_waiter.rs`). The protocol is the blocking one with a waker in place of a
+//! sleeping thread: the future sets the caller's "waiting" flag exactly as
 //! `register` does, then [`AsyncWaiter::park`] stores its waker *after checking `ready()` under
 //! the `Event`'s mutex*, so a `notify_all` that follows the change either finds the waker or
 //! came before the check, which then sees the change. One `notify_all` wakes both kinds:
@@ -42,7 +43,16 @@
 //! only if a thread sleeps on it (`sleepers`), so a push that only tasks wait for makes no
 //! futex call; the wakers are woken after the mutex is released. A woken future that sees its
 //! change completes without taking the mutex again (`AsyncWaiter::forget`); one that must wait
-//! on re-registers in a fresh slot.
+//! on re-registers in a fresh slot. `notify_tasks` is `notify_all` for the tasks only: a
+//! writer's release that futures wait for (`crate::shared::release`), which no thread blocks
+//! on the `Event` for.
+//!
+//! A waker is user code (`park/wakers.rs`): it is cloned before the mutex is taken (and the
+//! condition checked again under the mutex before the clone is stored), woken and dropped
+//! after it is released; the wakers of one `notify_all` are woken one by one inside
+//! `catch_unwind`, so a panicking `wake` leaves no other waiter unwoken; the first panic
+//! resumes on the notifier afterwards, or, on a thread that already unwinds, is reported on
+//! stderr and swallowed.
 //!
 //! Cancel-safety: dropping a pending future frees its slot if it still holds it
 //! (`AsyncWaiter`'s `Drop`; a slot `notify_all` freed and handed on is left alone). A
@@ -250,6 +260,12 @@ fn wait_slow(
         return ready();
     }
     match register() {
+        Some(true) if SPIN_BEFORE_PARKING => {
+            let parked = Instant::now();
+            let woken = event.wait_while(|| !ready(), deadline.instant());
+            event.spin.parked(parked.elapsed());
+            woken
+        }
         Some(true) => event.wait_while(|| !ready(), deadline.instant()),
         Some(false) => true,
         None => ready(),
