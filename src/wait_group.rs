@@ -572,10 +572,21 @@ impl Clone for WaitGroup {
 }
 
 impl fmt::Debug for WaitGroup {
+    /// `waiting: true` when a waiter (a blocked `wait`, or a pending `wait_async`) has
+    /// announced itself for the running round: its last `done` wakes the waiters.
+    ///
+    /// ```
+    /// let wg = pushpull::WaitGroup::new();
+    /// let _token = wg.token();
+    /// assert_eq!(format!("{wg:?}"), "WaitGroup { count: 1, panicked: 0, waiting: false }");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a snapshot for display and tests; orders nothing.
+        let word = self.inner.word.load(Ordering::Relaxed);
         f.debug_struct("WaitGroup")
             .field("count", &self.count())
             .field("panicked", &self.panicked())
+            .field("waiting", &(word & WAITING != 0))
             .finish()
     }
 }

@@ -609,6 +609,37 @@ mod tests {
         assert_eq!(history.state().interval, MAX_INTERVAL);
     }
 
+    /// The bursty consumer's fix: the idle gap after a burst is a long park, which teaches
+    /// what a failed probe would, without the probe's cost.
+    #[test]
+    fn a_long_park_counts_as_a_failed_probe_and_a_short_one_as_nothing() {
+        let history = SpinHistory::default();
+        let learned = State {
+            limit_us: 8,
+            interval: 4,
+            since_probe: 1,
+            floor_streak: 0,
+            shared_streak: 3,
+        };
+        history.store(learned);
+        history.parked(LONG_PARK - Duration::from_nanos(1));
+        assert_eq!(history.state(), learned, "a short park says nothing");
+        history.parked(LONG_PARK);
+        assert_eq!(
+            history.state(),
+            State {
+                limit_us: 0,
+                interval: 8,
+                shared_streak: 0,
+                ..learned
+            }
+        );
+        for _ in 0..10 {
+            history.parked(Duration::from_millis(2));
+        }
+        assert_eq!(history.state().interval, MAX_INTERVAL);
+    }
+
     #[test]
     fn waiters_beyond_the_cores_park_without_spinning_or_learning() {
         let history = SpinHistory::default();

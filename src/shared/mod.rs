@@ -676,15 +676,27 @@ impl<T> From<T> for Shared<T> {
 }
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Shared<T> {
-    /// Never blocks: shows `<locked>` if a writer holds the lock.
+    /// Never blocks: shows `<locked>` if a writer holds the lock. `waiting: true` when a
+    /// waiter (a blocked `wait` / `wait_until`, or a pending future) has announced itself for
+    /// the current version: the next publish wakes the waiters.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(1);
+    /// assert_eq!(
+    ///     format!("{s:?}"),
+    ///     "Shared { value: 1, version: Version(0), poisoned: false, waiting: false }"
+    /// );
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Shared");
         match self.lock.try_read() {
             Some(value) => d.field("value", &&*value),
             None => d.field("value", &format_args!("<locked>")),
         };
-        d.field("version", &self.version())
+        let version = self.version();
+        d.field("version", &version)
             .field("poisoned", &self.is_poisoned())
+            .field("waiting", &self.core.version.waiting_at(version))
             .finish()
     }
 }

@@ -269,6 +269,58 @@ impl QueuedWriter {
     }
 }
 
+/// Spins (yielding) until `what` shows `waiting: true` in its `Debug` output: a waiter has
+/// announced itself (a `Shared` for its current version, a `WaitGroup` for its running
+/// round), so the next publish or last `done` must wake it. The deterministic form of "the
+/// waiter is parked"; bounded by [`TIMEOUT`].
+pub fn until_a_waiter_registered(what: &impl std::fmt::Debug) {
+    let give_up = std::time::Instant::now() + TIMEOUT;
+    while !format!("{what:?}").contains("waiting: true") {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "no waiter registered: {what:?}"
+        );
+        thread::yield_now();
+    }
+}
+
+/// This thread's id as the kernel knows it, for [`until_asleep`] (Linux: the target of
+/// `/proc/thread-self`, `/proc/<pid>/task/<tid>`).
+pub fn kernel_tid() -> u32 {
+    let link = std::fs::read_link("/proc/thread-self").expect("these tests need Linux's /proc");
+    link.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.parse().ok())
+        .expect("/proc/thread-self names a task")
+}
+
+/// Spins (yielding) until every thread in `tids` ([`kernel_tid`]s) is asleep in the kernel
+/// (state `S` in `/proc/self/task/<tid>/stat`): the deterministic form of "the waiter is
+/// parked" (or "the writer is blocked") for blocking tests. Call it once the threads have
+/// passed every other point where they could sleep (a barrier, a channel). Bounded by
+/// [`TIMEOUT`].
+pub fn until_asleep(tids: &[u32]) {
+    let give_up = std::time::Instant::now() + TIMEOUT;
+    for tid in tids {
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+                .expect("the thread is alive");
+            // `tid (comm) S ...`: the state follows the last `)`.
+            let state = stat[stat.rfind(')').expect("stat has a comm") + 1..]
+                .split_whitespace()
+                .next();
+            if state == Some("S") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < give_up,
+                "thread {tid} never went to sleep"
+            );
+            thread::yield_now();
+        }
+    }
+}
+
 /// A minimal executor: polls `future` on this thread, parking the thread between polls until
 /// its waker is woken. No runtime, no timer: wrap a call in [`bounded`] to bound it.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
