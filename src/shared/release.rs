@@ -68,6 +68,12 @@
 //! `Shared` that no live future keeps `ASYNC` on, and polled while a writer still holds it,
 //! cannot sleep: it asks to be polled again at once until a poll gets the read lock (or
 //! another future sets `ASYNC`). That is the one case left of "a future re-polls itself".
+//!
+//! (`AsyncUse::new` skips the read lock when `ASYNC` is set already, and a publish that read
+//! the count just before the increment may still clear `ASYNC`. That future then sets it
+//! again at its first registration under a read lock; should a writer hold the lock at that
+//! very poll, it re-polls as above. A race of a few instructions, costing a few polls, never a
+//! lost wake-up: the protocol checks `ASYNC` by its own read-modify-writes.)
 
 use super::state::{Owed, OWES_RELEASE, OWES_WAKE};
 use super::{Core, ReadGuard, Shared};
