@@ -137,6 +137,60 @@ fn a_waker_clone_that_ends_the_round_does_not_deadlock_poll() {
     });
 }
 
+/// A re-poll with the waker already stored (or one that would wake the same task) clones
+/// nothing (`Waker::will_wake`); a first registration, and a replacement by another task's
+/// waker, clone once each.
+#[test]
+fn a_repoll_with_the_same_waker_clones_nothing() {
+    let clones = Arc::new(AtomicUsize::new(0));
+    let waker = {
+        let clones = Arc::clone(&clones);
+        hooked(move |call| {
+            if call == Call::Clone {
+                clones.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let shared = Shared::new(0);
+    let mut puller = shared.puller();
+    let mut wait = puller.wait_async();
+    assert!(poll_once(&mut wait, &waker).is_pending());
+    assert_eq!(clones.load(Ordering::SeqCst), 1, "the stored copy");
+    for _ in 0..3 {
+        assert!(poll_once(&mut wait, &waker).is_pending());
+    }
+    assert_eq!(clones.load(Ordering::SeqCst), 1, "kept: no clone");
+    let (_, other) = CountingWaker::new();
+    assert!(poll_once(&mut wait, &other).is_pending());
+    assert!(poll_once(&mut wait, &waker).is_pending());
+    assert_eq!(clones.load(Ordering::SeqCst), 2, "replaced: one clone");
+}
+
+/// The release protocol's check under the `Event`'s mutex: a future whose read failed (a
+/// writer holds the lock) announces that it waits for the release, and the writer releases
+/// the lock while the future clones its waker, before storing it. The writer's release found
+/// no waker to wake; the future's check sees the lock free and reads again, so no wake-up is
+/// lost.
+#[test]
+fn a_writer_released_while_the_future_registers_for_its_release_loses_no_wake_up() {
+    bounded("release during registration", || {
+        let shared = Arc::new(Shared::new(0));
+        let mut until = shared.wait_until_async(|n| *n == 0);
+        let writer = Mutex::new(Some(common::hold_write_lock(&shared, |n| *n = 1)));
+        let waker = hooked(move |call| {
+            if call == Call::Clone {
+                if let Some(writer) = writer.lock().unwrap().take() {
+                    writer.release(false);
+                }
+            }
+        });
+        assert!(
+            matches!(poll_once(&mut until, &waker), Poll::Ready(g) if *g == 0),
+            "completed in the same poll"
+        );
+    });
+}
+
 /// A waker whose `clone` blocks (a slow executor, a lock of its own) on one thread does not
 /// hold up another thread's timed wait on the same `Shared` or `WaitGroup`: "a timed wait
 /// never blocks past its timeout" holds with any waker. (Were the clone made under the

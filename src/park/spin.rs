@@ -113,7 +113,7 @@ const STREAK: u32 = 2;
 const REBALANCE: u32 = 63;
 /// A park that lasted this long (twice a probe, longer than any wake-up) ended a wait that no
 /// spin, not even a probe, would have: it counts as a failed probe (see "Long parks").
-const LONG_PARK: Duration = Duration::from_micros(128);
+pub(super) const LONG_PARK: Duration = Duration::from_micros(128);
 
 /// The history of one wait point: the learned state packed in one word (see `State::pack`),
 /// and how many of its waiters are in the learned phase or a probe right now.

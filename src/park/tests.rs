@@ -2,7 +2,7 @@
 //! (user code), and what the slow path costs the callers that must not pay for it.
 
 use super::async_waiter::{Slot, NO_SLOT};
-use super::wakers::WAKE_BATCH;
+use super::wakers::{unwinding_report, WAKE_BATCH};
 use super::*;
 use crate::{Shared, WaitGroup};
 use std::future::Future;
@@ -583,4 +583,54 @@ fn what_does_not_publish_wakes_nobody() {
     shared.push(|n| *n = 1);
     assert_eq!(sleeper.join().unwrap(), 1);
     assert_eq!(fixture.wakes(0), 1);
+}
+
+/// The report of a waker's panic swallowed during unwinding names what the waker said.
+#[test]
+fn the_report_of_a_swallowed_waker_panic_quotes_it() {
+    let literal: Box<dyn std::any::Any + Send> = Box::new("the executor's own words");
+    let formatted: Box<dyn std::any::Any + Send> = Box::new(format!("task {}", 7));
+    let other: Box<dyn std::any::Any + Send> = Box::new(42u8);
+    let report = unwinding_report(&*literal);
+    assert!(report.starts_with("pushpull: a Waker panicked (the executor's own words)"));
+    assert!(report.contains("swallowed"), "{report}");
+    assert!(unwinding_report(&*formatted).contains("(task 7)"));
+    assert!(unwinding_report(&*other).contains("(a non-string payload)"));
+}
+
+/// A wait that parked longer than `LONG_PARK` teaches its wait point what a failed probe
+/// would (see "Long parks" in `spin`): `wait_slow` reports how long it was parked.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "a thread parks: miri rejects parking_lot_core's futex call"
+)]
+fn a_long_park_teaches_the_wait_point_what_a_failed_probe_would() {
+    let shared = Arc::new(Shared::new(0));
+    let event = &shared.core().event;
+    let mut puller = shared.puller_arc();
+    let waiter = std::thread::spawn(move || *puller.wait());
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while event.probe.snapshot().2 == 0 {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the waiter never slept"
+        );
+        std::thread::yield_now();
+    }
+    let asleep = std::time::Instant::now();
+    // A fresh wait point's first slow wait probed, and the probe failed.
+    let before = event.spin.state();
+    assert_eq!((before.limit_us, before.interval), (0, 2));
+    // The park lasts longer than LONG_PARK (paced on the clock: not a synchronization).
+    while asleep.elapsed() < 2 * spin::LONG_PARK {
+        std::hint::spin_loop();
+    }
+    shared.push(|n| *n = 1);
+    assert_eq!(waiter.join().unwrap(), 1);
+    assert_eq!(
+        event.spin.state().interval,
+        4,
+        "the long park doubled the probe interval"
+    );
 }

@@ -82,12 +82,7 @@ impl Panics {
     /// Panics after the first are dropped: the first one tells the story.
     fn record(&mut self, payload: Box<dyn Any + Send>) {
         if thread_panicking() {
-            eprintln!(
-                "pushpull: a Waker panicked ({}) while this thread was already unwinding from \
-                 another panic; the waker's panic is swallowed (a second panic would abort the \
-                 process) and every other waiter is woken",
-                message(&*payload)
-            );
+            eprintln!("{}", unwinding_report(&*payload));
         } else if self.first.is_none() {
             self.first = Some(payload);
         }
@@ -112,6 +107,16 @@ pub(super) fn drop_waker(waker: Option<Waker>) {
             drop(waker);
         }
     }
+}
+
+/// What is printed on stderr for a waker's panic swallowed during unwinding.
+pub(super) fn unwinding_report(payload: &(dyn Any + Send)) -> String {
+    format!(
+        "pushpull: a Waker panicked ({}) while this thread was already unwinding from another \
+         panic; the waker's panic is swallowed (a second panic would abort the process) and \
+         every other waiter is woken",
+        message(payload)
+    )
 }
 
 /// The text of a panic payload, as the default hook shows it.

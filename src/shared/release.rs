@@ -79,7 +79,6 @@ use super::state::{Owed, OWES_RELEASE, OWES_WAKE};
 use super::{Core, ReadGuard, Shared};
 use crate::lock_order::How;
 use crate::park::AsyncWaiter;
-use std::fmt;
 use std::panic::Location;
 use std::task::Context;
 
@@ -174,8 +173,31 @@ impl Drop for AsyncUse<'_> {
     }
 }
 
-impl fmt::Debug for AsyncUse<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncUse").finish_non_exhaustive()
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// `ASYNC` (writers' careful path) lasts while a future of the `Shared` is alive, and is
+    /// cleared by the first publish after the last one is gone: a `Shared` that futures no
+    /// longer use stops paying for them.
+    #[test]
+    fn async_is_kept_while_a_future_lives_and_cleared_by_a_publish_after() {
+        let shared = Shared::new(0);
+        let version = &shared.core.version;
+        assert!(!version.async_set(), "no future yet");
+        let mut puller = shared.puller();
+        let wait = puller.wait_async();
+        assert!(version.async_set(), "set when the future was created");
+        shared.push(|n| *n += 1);
+        assert!(version.async_set(), "kept: the future lives");
+        drop(wait);
+        assert!(version.async_set(), "until a publish clears it");
+        shared.push(|n| *n += 1);
+        assert!(!version.async_set(), "cleared: no future is left");
+        let until = shared.wait_until_async(|n| *n > 5);
+        assert!(version.async_set());
+        drop(until);
+        shared.push(|n| *n += 1);
+        assert!(!version.async_set());
     }
 }
