@@ -43,9 +43,9 @@
 //! only if a thread sleeps on it (`sleepers`), so a push that only tasks wait for makes no
 //! futex call; the wakers are woken after the mutex is released. A woken future that sees its
 //! change completes without taking the mutex again (`AsyncWaiter::forget`); one that must wait
-//! on re-registers in a fresh slot. `notify_tasks` is `notify_all` for the tasks only: a
-//! writer's release that futures wait for (`crate::shared::release`), which no thread blocks
-//! on the `Event` for.
+//! on re-registers in a fresh slot. `notify_release` is `notify_all` for a writer's release
+//! that futures wait for (`crate::shared::release`): it clears their flag under the mutex and
+//! wakes the tasks (the threads too only if the writer's publish found some).
 //!
 //! A waker is user code (`park/wakers.rs`): it is cloned before the mutex is taken (and the
 //! condition checked again under the mutex before the clone is stored), woken and dropped
@@ -123,8 +123,8 @@ impl Probe {
 enum Whom {
     /// Threads blocked in `wait_while` and async waiters: a change of the state word.
     All,
-    /// Async waiters only: a writer's release that a future waits for (no thread blocks on
-    /// the `Event` for that; a thread waits for the lock on the lock itself).
+    /// Async waiters only: a writer's release that futures wait for (no thread blocks on the
+    /// `Event` for that; a thread waits for the lock on the lock itself).
     Tasks,
 }
 
@@ -173,17 +173,22 @@ impl Event {
     /// the first such panic resumes here once all were (or, if this thread is unwinding
     /// already, is reported on stderr and swallowed). See `wakers`.
     pub(crate) fn notify_all(&self) {
-        self.notify(Whom::All);
+        self.notify(Whom::All, || {});
     }
 
-    /// Wakes every pending async waiter, not the threads blocked in `wait_while`: a writer
-    /// released the lock that futures wait to read (see `crate::puller`'s "Futures and the
-    /// lock"). As `notify_all` otherwise.
-    pub(crate) fn notify_tasks(&self) {
-        self.notify(Whom::Tasks);
+    /// A writer's release that futures wait for (see `crate::shared::release`): runs `clear`
+    /// (which clears their flag) under the mutex, then wakes every pending async waiter, and
+    /// the threads blocked in `wait_while` too if `threads` (the writer's publish also found
+    /// waiters). As `notify_all` otherwise.
+    pub(crate) fn notify_release(&self, threads: bool, clear: impl FnOnce()) {
+        let whom = if threads { Whom::All } else { Whom::Tasks };
+        self.notify(whom, clear);
     }
 
-    fn notify(&self, whom: Whom) {
+    /// Wakes as `notify_all` does (the tasks only for `Whom::Tasks`), running `on_lock` under
+    /// the mutex first.
+    fn notify(&self, whom: Whom, on_lock: impl FnOnce()) {
+        let mut on_lock = Some(on_lock);
         let mut batch = Batch::new();
         let mut panics = Panics::default();
         let mut scan_from = 0;
@@ -191,6 +196,9 @@ impl Event {
         loop {
             {
                 let mut waiters = self.lock();
+                if let Some(on_lock) = on_lock.take() {
+                    on_lock();
+                }
                 if signal && waiters.sleepers > 0 {
                     #[cfg(test)]
                     Probe::count(&self.probe.signals);

@@ -192,6 +192,42 @@ fn block_on_executor_runs_every_async_wait() {
     });
 }
 
+/// Futures created and polled while another thread writes back to back (every poll may find
+/// a writer holding the lock, and a release wait may span several writers): each completes.
+/// The regression test of a lost wake-up in the release protocol (a future announced its
+/// release wait before the critical section that stored its waker: the first writer's release
+/// woke nobody, and the next writer's found no flag; see loom's
+/// `a_release_wait_survives_a_second_writer`).
+#[test]
+fn futures_waiting_through_a_stream_of_writers_always_complete() {
+    let pushes = scaled(2_000) as u64;
+    bounded("futures vs back-to-back writers", move || {
+        for _ in 0..scaled(50) {
+            let shared = Arc::new(Shared::new(0u64));
+            let mut puller = shared.puller_arc();
+            let pusher = {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || {
+                    for _ in 0..pushes {
+                        shared.push(|v| *v += 1);
+                        drop(shared.write()); // and a writer that does not publish
+                    }
+                })
+            };
+            let mut last = 0;
+            while last < pushes {
+                let value = *block_on(puller.wait_async());
+                assert!(value > last);
+                last = value;
+                let at_least = *block_on(shared.wait_until_async(|v| *v >= last));
+                assert!(at_least >= last);
+            }
+            assert_eq!(*block_on(shared.wait_until_async(|v| *v == pushes)), pushes);
+            pusher.join().unwrap();
+        }
+    });
+}
+
 #[test]
 fn block_on_ping_pong_through_two_shareds() {
     let rounds = scaled(2_000) as u64;

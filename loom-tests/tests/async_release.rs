@@ -61,6 +61,33 @@ fn a_future_polled_while_a_writer_holds_completes_with_its_publish() {
     });
 }
 
+/// Two writers in a row, neither publishing: the first one's release may come after the
+/// future announced that it waits for it but before the future stored its waker, and the
+/// second writer may already hold the lock when the future checks it. The second writer's
+/// release must still wake the future.
+#[test]
+fn a_release_wait_survives_a_second_writer() {
+    // Bound 4: three threads. The lost wake-up this model was written for (the future
+    // announced its wait before the critical section that stores its waker, so the first
+    // writer's release woke nobody and the second writer's found no flag) needs 4 preemptions:
+    // bound 3 passed it (1,457 iterations), bound 4 reports the deadlock. Exhaustive takes
+    // more than 15 minutes.
+    check("release::two_writers_in_a_row", Some(4), || {
+        let s = Arc::new(Shared::new(0u64));
+        let until = s.wait_until_async(|n| *n == 0);
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let s = Arc::clone(&s);
+                thread::spawn(move || drop(s.write()))
+            })
+            .collect();
+        assert_eq!(*block_on_model(until), 0);
+        for writer in writers {
+            writer.join().unwrap();
+        }
+    });
+}
+
 /// The version moved past the puller's (one push), and a second writer holds the lock
 /// without publishing: `wait_async` must take its guard after that writer's release. Three
 /// threads: the pusher, the non-publishing writer, the future.

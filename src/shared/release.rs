@@ -16,41 +16,50 @@
 //!   or when a future is created, see [`AsyncUse`]), so every writer that takes the lock
 //!   after that sees it under its lock: the version word's invariant. A writer that sees it
 //!   publishes with a read-modify-write (`publish_async`) and, after its unlock, does the
-//!   *release check*: `take_release_waiters`, a read-modify-write clearing `RELEASE_WAIT`,
-//!   and `Event::notify_tasks` if it was set. Cleared by a publish that finds no future
-//!   counted alive (`async_users`).
-//! * `RELEASE_WAIT`: a future waits for the current writer's release. Set by the future
-//!   without a lock, by a compare-exchange that succeeds only while `ASYNC` is set
-//!   (`set_release_waiter`); then the future stores its waker with `AsyncWaiter::park`, whose
-//!   condition, checked under the `Event`'s mutex, is "a read would succeed now".
+//!   *release check*: `release_waiters`, a read-modify-write that reads `RELEASE_WAIT`, and if
+//!   it is set `Event::notify_release`, which clears it under the `Event`'s mutex and wakes
+//!   the tasks. Cleared by a publish that finds no future counted alive (`async_users`) and
+//!   `RELEASE_WAIT` clear.
+//! * `RELEASE_WAIT`: futures wait for the current writer's release. Set without the lock, by
+//!   a compare-exchange that succeeds only while `ASYNC` is set (`set_release_waiter`), *inside
+//!   the critical section of the `Event`'s mutex in which the future checks "a read would
+//!   succeed now" and stores its waker* (`AsyncWaiter::park`'s condition).
 //!
 //! # Why no wake-up is lost
 //!
-//! Call the future's compare-exchange F and the release check of writer W (after W's unlock)
-//! R. Both are read-modify-writes of the version word, so one comes first:
+//! Call the future's compare-exchange F (inside its critical section S) and the release
+//! check of writer W (after W's unlock) R. Both are read-modify-writes of the version word,
+//! so one comes first:
 //!
-//! * R before F: W's unlock is sequenced before R (Release), F reads R's value or a later
-//!   one (Acquire), so the future's check under the `Event`'s mutex sees the lock released by
-//!   W (or held by a later writer, to which this argument applies again): it does not sleep
-//!   on W.
-//! * F before R: R sees `RELEASE_WAIT` and W calls `notify_tasks`, which takes the `Event`'s
-//!   mutex after R. The future stored its waker after F, under that mutex, having checked
-//!   that the lock was still held: either before W's `notify_tasks` took the mutex (it is
-//!   woken) or after W's unlock (its check sees the lock free, and it retries the read).
+//! * F before R: R sees `RELEASE_WAIT` (only a notifier clears it, under the mutex: one that
+//!   ran after S woke this future; one that ran before S cleared it before F), and W's
+//!   `notify_release` takes the mutex after S (were it before S, its clear would precede F,
+//!   which R, sequenced before it, saw). The future stored its waker in S, so it is woken;
+//!   or its check in S saw the lock free, and it reads again.
+//! * R before F: W's unlock is sequenced before R (Release), F reads R's value or a later one
+//!   (Acquire), so the future's check in S sees the lock released by W: free (it reads again)
+//!   or held by a later writer W2, whose release check R2 comes after F (were it before, F's
+//!   Acquire would make the check see W2's unlock too); the first case applies to W2.
 //!
-//! Every writer the future can find holding the lock does the release check: F found `ASYNC`
-//! set, and `ASYNC` was set under a read lock. A writer that took the lock after that read
-//! lock sees `ASYNC` under its lock (the lock orders them); one that released it before that
-//! read lock was taken released it before F, and F's Acquire makes the future's check see
-//! that. A writer learns `ASYNC` from its publish (under the lock) or, if it did not publish,
-//! from a load after its unlock (`release_check_due`); that load misses `ASYNC` only if a
-//! later writer cleared it, and that writer saw it under its lock and does the check itself,
-//! after F (it cleared `ASYNC` after F read it set), so it sees `RELEASE_WAIT`.
+//! A flag set before the store of the waker, outside S, loses the wake-up: W's notification
+//! finds no waker, and by the time the future stores it W2 holds the lock and F's flag is
+//! gone (loom: `a_release_wait_survives_a_second_writer`; natively:
+//! `futures_waiting_through_a_stream_of_writers_always_complete`).
+//!
+//! Every writer the future can find holding the lock does the release check. F found
+//! `ASYNC` set, and `ASYNC` was set under a read lock: a writer that took the lock after that
+//! read lock sees `ASYNC` under its lock (the lock orders them), and one that released it
+//! before that read lock was taken released it before F, whose Acquire makes the future's
+//! check see that. `ASYNC` is not cleared while `RELEASE_WAIT` is set, nor while a future is
+//! counted. A writer learns `ASYNC` from its publish (under the lock) or, if it did not
+//! publish, from a load after its unlock (`release_check_due`); that load misses `ASYNC` only
+//! if a later writer cleared it, which it does only with `RELEASE_WAIT` clear, i.e. after
+//! every future waiting for a release was woken.
 //!
 //! A publish cannot overwrite `RELEASE_WAIT` either: a writer that saw `ASYNC` publishes by a
 //! read-modify-write, and one that did not cannot meet a concurrent F (F needs `ASYNC`).
 //! This is correct under Acquire/Release alone (no `SeqCst` fence, no store→load pattern),
-//! which is also what loom checks (`loom-tests/tests/async_waits.rs`).
+//! which is also what loom checks (`loom-tests/tests/async_release.rs`).
 //!
 //! # What it costs
 //!
@@ -89,11 +98,12 @@ impl Core {
     #[cold]
     #[inline(never)]
     pub(super) fn after_write(&self, owed: Owed) {
-        let release = owed & OWES_RELEASE != 0 && self.version.take_release_waiters();
-        if owed & OWES_WAKE != 0 {
-            self.event.notify_all(); // wakes the tasks too
-        } else if release {
-            self.event.notify_tasks();
+        let wake = owed & OWES_WAKE != 0;
+        if owed & OWES_RELEASE != 0 && self.version.release_waiters() {
+            self.event
+                .notify_release(wake, || self.version.clear_release_waiters());
+        } else if wake {
+            self.event.notify_all();
         }
     }
 }
@@ -133,10 +143,23 @@ impl<T: ?Sized> Shared<T> {
         waiter: &mut AsyncWaiter<'_>,
         cx: &Context<'_>,
     ) -> Blocked {
-        if !self.core.version.set_release_waiter() {
-            return Blocked::Repoll;
+        let version = &self.core.version;
+        if !version.async_set() {
+            return Blocked::Repoll; // no writer would tell (a hint: checked again below)
         }
-        if waiter.park(cx.waker(), || self.could_read()) {
+        let mut refused = false;
+        // Under the Event's mutex, in the critical section that stores the waker: announce the
+        // wait, then check the lock.
+        let ready = waiter.park(cx.waker(), || {
+            if !version.set_release_waiter() {
+                refused = true;
+                return true;
+            }
+            self.could_read()
+        });
+        if refused {
+            Blocked::Repoll
+        } else if ready {
             Blocked::Retry
         } else {
             Blocked::Sleeps

@@ -7,9 +7,9 @@
 //! The word is only *stored* by a thread holding the write lock (`publish`), and only
 //! *read-modify-written* by a thread holding a read lock (`register_waiter`,
 //! `register_task`), with two exceptions made for futures (`crate::shared::release`): while
-//! `ASYNC` is set, futures set `RELEASE_WAIT` without a lock, and every writer that saw
-//! `ASYNC` publishes with a read-modify-write and clears `RELEASE_WAIT` after its unlock with
-//! one. The two kinds of access exclude each other through the lock, so a publisher never
+//! `ASYNC` is set, futures set `RELEASE_WAIT` without a lock (under the `Event`'s mutex),
+//! every writer that saw `ASYNC` publishes with a read-modify-write and reads `RELEASE_WAIT`
+//! after its unlock with one, and a notifier clears it under the `Event`'s mutex. The two kinds of access exclude each other through the lock, so a publisher never
 //! overwrites a registration it did not see, and a publish with `ASYNC` clear needs no atomic
 //! read-modify-write: the writer is alone (a future sets `RELEASE_WAIT` only by a
 //! compare-exchange that finds `ASYNC` set, and `ASYNC` is set only under a read lock, so
@@ -28,9 +28,9 @@ const WAITING: u64 = 0b10;
 /// a read-modify-write and check `RELEASE_WAIT` after their unlock. Cleared by a publish that
 /// finds no future counted in `async_users`. See `crate::shared::release`.
 const ASYNC: u64 = 0b100;
-/// Set (lock-free, only while `ASYNC` is set) by a future that could not read because a
-/// writer holds the lock; cleared by the next writer's release, which then wakes the
-/// `Event`'s tasks.
+/// Set (lock-free, under the `Event`'s mutex, only while `ASYNC` is set) by a future that
+/// could not read because a writer holds the lock; the next writer's release sees it and
+/// wakes the `Event`'s tasks, clearing it under the mutex.
 const RELEASE_WAIT: u64 = 0b1000;
 /// The version lives above the flag bits.
 const VERSION_SHIFT: u32 = 4;
@@ -112,18 +112,20 @@ impl VersionWord {
 
     /// `publish` while futures use this `Shared`: a read-modify-write, because a future may
     /// set `RELEASE_WAIT` at any moment (the store would overwrite it). Keeps `ASYNC` while
-    /// `async_users` counts a future.
+    /// `async_users` counts a future, and while `RELEASE_WAIT` is set (a future waits for a
+    /// release: the writers after this one must keep checking, see `crate::shared::release`).
     #[cold]
     #[inline(never)]
     fn publish_async(&self, mut word: u64) -> Owed {
         // Relaxed: a count incremented under a read lock happened before our write lock was
         // taken, so it is seen; a stale non-zero only keeps `ASYNC` one publish longer.
-        let clear = if self.async_users.load(Ordering::Relaxed) == 0 {
-            ASYNC
-        } else {
-            0
-        };
+        let unused = self.async_users.load(Ordering::Relaxed) == 0;
         loop {
+            let clear = if unused && word & RELEASE_WAIT == 0 {
+                ASYNC
+            } else {
+                0
+            };
             let next = (word + ONE_VERSION) & !(WAITING | clear);
             // Release on success: as the store in `publish`. Relaxed on failure: only retried
             // with the fresh value (a future's `RELEASE_WAIT`, which is kept).
@@ -202,19 +204,30 @@ impl VersionWord {
         }
     }
 
-    /// A writer's release, after its unlock: clears `RELEASE_WAIT` and reports whether it was
-    /// set (then futures wait for this release: wake the tasks).
-    pub(crate) fn take_release_waiters(&self) -> bool {
-        // AcqRel, and a read-modify-write: the unlock is sequenced before it (Release), and
-        // a future's `set_release_waiter` is ordered before or after it on this word: before,
-        // and this sees the flag; after, and that future's Acquire sees the unlock (see
-        // `crate::shared::release`).
-        self.word.fetch_and(!RELEASE_WAIT, Ordering::AcqRel) & RELEASE_WAIT != 0
+    /// A writer's release, after its unlock: whether `RELEASE_WAIT` is set (then futures wait
+    /// for this release: wake the tasks, and clear it under the `Event`'s mutex with
+    /// `clear_release_waiters`).
+    pub(crate) fn release_waiters(&self) -> bool {
+        // A read-modify-write that changes nothing, AcqRel: the unlock is sequenced before it
+        // (Release), and a future's `set_release_waiter` is ordered before or after it on this
+        // word: before, and this sees the flag; after, and that future's Acquire sees the
+        // unlock (see `crate::shared::release`). A plain load would be the store→load pattern
+        // that needs a SeqCst fence.
+        self.word.fetch_or(0, Ordering::AcqRel) & RELEASE_WAIT != 0
+    }
+
+    /// Clears `RELEASE_WAIT`. Caller holds the `Event`'s mutex and wakes every task waiting
+    /// there in the same notification (see `crate::shared::release`).
+    pub(crate) fn clear_release_waiters(&self) {
+        // Relaxed: ordered with every `set_release_waiter` by the Event's mutex, under which
+        // both run; a read-modify-write, so that no concurrent publish or flag is lost.
+        self.word.fetch_and(!RELEASE_WAIT, Ordering::Relaxed);
     }
 
     /// A future that could not read announces that it waits for the writer's release: sets
     /// `RELEASE_WAIT` if `ASYNC` is set; `false` (nothing set) if it is not, when no writer
-    /// would look.
+    /// would look. Caller holds the `Event`'s mutex and stores its waker in the same critical
+    /// section.
     pub(crate) fn set_release_waiter(&self) -> bool {
         // Relaxed: a first guess for the compare-exchange, which checks it.
         let mut word = self.word.load(Ordering::Relaxed);
@@ -223,8 +236,8 @@ impl VersionWord {
                 return false;
             }
             // AcqRel on success, and always a write (even when `RELEASE_WAIT` is set already):
-            // its place on this word orders it with every writer's `take_release_waiters`
-            // (see that function). Relaxed on failure: retried with the fresh value.
+            // its place on this word orders it with every writer's `release_waiters` (see that
+            // function). Relaxed on failure: retried with the fresh value.
             match self.word.compare_exchange_weak(
                 word,
                 word | RELEASE_WAIT,
