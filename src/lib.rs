@@ -116,8 +116,14 @@
 //! * They are cancel-safe: dropping one before it completes unregisters it, takes no wake-up
 //!   from any other waiter and leaks nothing. Timeouts come from the executor
 //!   (`tokio::time::timeout(d, puller.wait_async())`).
-//! * They never block the thread that polls them. While another thread's writer holds the
-//!   lock, a future that cannot register yet asks to be polled again at once.
+//! * They never block the thread that polls them, and they do not poll themselves: a pending
+//!   future sleeps until what it waits for happens (see "Futures and the lock" below).
+//! * A `Waker` is user code, and is treated so: pushpull clones, wakes and drops wakers with
+//!   no lock of its own held (a waker may push to the very `Shared` it waits on); a waker
+//!   whose `wake` panics does not keep the other waiters of the same push from being woken
+//!   (the panic reaches the pusher once they all were); and a waker that panics while the
+//!   waking thread already unwinds (a worker's [`Token`] dropped during a panic) is reported
+//!   on stderr and swallowed, instead of aborting the process.
 //!
 //! ```
 //! use pushpull::{Shared, WaitGroup};
@@ -148,6 +154,29 @@
 //!     wg.wait_async().await;
 //! });
 //! ```
+//!
+//! ## Futures and the lock
+//!
+//! A future only ever *tries* the lock. What it does when the try fails:
+//!
+//! * A writer is queued behind readers (waiting for them to leave): the future's read is
+//!   taken anyway, like a recursive read, so the future registers or completes at once. (A
+//!   completed future's guard may thus delay that writer by as long as it is held, as any
+//!   read the writer queued behind.)
+//! * A writer holds the lock, and the future waits for a version past one it has registered
+//!   for: it sleeps; the writer's publish wakes it.
+//! * A writer holds the lock, and the future needs to read (the first check of
+//!   `wait_until_async`'s predicate, or the guard `wait_async` completes with after the
+//!   version moved): it sleeps until that writer releases the lock, whether it publishes or
+//!   not, and is woken once per such release.
+//!
+//! The last case costs the writers of a `Shared` while futures of it are alive: each publish
+//! is a compare-exchange instead of a store, and each write guard's release one more atomic
+//! read-modify-write. A `Shared` no live future uses pays nothing for it. One case is left in
+//! which a future asks to be polled again at once: it was created *and* first polled while
+//! another thread's writer held the lock, and no other live future uses that `Shared`; it
+//! does so until one of its polls gets the read lock. (The protocol and why no wake-up is
+//! lost: `src/shared/release.rs`.)
 //!
 //! # Guards and fairness
 //!
@@ -221,7 +250,7 @@
 //! | `try_read` / `try_modify` / `try_write` in any of the cases above | `None` (or the guard, where the lock allows it), at once, never a panic | the same | the same |
 //! | `try_*_for(timeout)` in any of the cases above | `None` at once, never a panic | `None` at once under a `ModifyGuard`; under a `WriteGuard` or `ReadGuard`, `None` when the timeout has passed | `None` at once under a `ModifyGuard` or `WriteGuard`; under a `ReadGuard`, `None` when the timeout has passed |
 //! | `Puller::wait` / `Shared::wait_until` while this thread holds a guard that keeps every publisher out: its `WriteGuard` (even if the value changed or the predicate holds: the result could not be read), or a `ModifyGuard` / `ReadGuard` when the wait must block | panic naming the call and the guard ("`Puller::wait() would deadlock ...`") | panic under a `ModifyGuard`; deadlock under a `WriteGuard` or `ReadGuard` | panic under a `ModifyGuard` or `WriteGuard`; deadlock under a `ReadGuard` |
-//! | `wait_async` / `wait_until_async` polled in the same case | the same panic, naming `Puller::wait_async()` / `Shared::wait_until_async()` | panic under a `ModifyGuard`; never completes under a `WriteGuard` (the future re-polls itself) or a `ReadGuard` | panic under a `ModifyGuard` or `WriteGuard`; never completes under a `ReadGuard` |
+//! | `wait_async` / `wait_until_async` polled in the same case | the same panic, naming `Puller::wait_async()` / `Shared::wait_until_async()` | panic under a `ModifyGuard`; never completes under a `WriteGuard` or a `ReadGuard` (pending until the guard is dropped, or re-polling itself if it was created under the `WriteGuard`) | panic under a `ModifyGuard` or `WriteGuard`; never completes under a `ReadGuard` |
 //! | the same, with the guard held across an `.await` by *another* task on the same thread (a single-threaded executor) | counted as this thread's: the same panic | the same as the row above | the same as the row above |
 //! | their timed twins `Puller::wait_for` / `Shared::wait_until_for` in the same case | `None` at once | `None` at once under a `ModifyGuard`; under a `WriteGuard` or `ReadGuard`, `None` when the timeout has passed | `None` at once under a `ModifyGuard` or `WriteGuard`; under a `ReadGuard`, `None` when the timeout has passed |
 //! | `WaitGroup::done()` more often than `add()` | panic: "`pushpull::WaitGroup::done() called more times than add()`"; the count stays 0 | the same | the same |

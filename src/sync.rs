@@ -25,7 +25,7 @@ pub(crate) mod atomic {
 /// They stay std atomics under loom: loom does not need to explore them, and tracking them
 /// would only grow every model.
 pub(crate) mod untracked {
-    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64};
+    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 }
 
 /// A reference-counted handle. Always std's `Arc`, also under loom: the handle's reference
@@ -475,6 +475,10 @@ mod imp {
             }
             pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
                 self.read_with(false)
+            }
+            /// Readers never wait for a waiting writer here, so this is `try_read`.
+            pub(crate) fn try_read_recursive(&self) -> Option<RwLockReadGuard<'_, T>> {
+                self.try_read()
             }
             // The `*_until` calls: timed calls under loom have no instant to stop at (see
             // `crate::deadline`), so pushpull never makes them here; they exist to keep the

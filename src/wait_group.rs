@@ -7,6 +7,7 @@ use crate::park;
 use crate::park::{AsyncWaiter, Event};
 use crate::profile;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::untracked;
 use crate::sync::{next_object_id, spawn, thread_panicking, Arc, Duration, JoinHandle};
 use crossbeam_utils::CachePadded;
 use std::fmt;
@@ -20,10 +21,16 @@ const COUNT_MASK: u64 = (1 << 32) - 1;
 /// Set by a waiter (by compare-exchange on the word) before it parks; cleared by the `done`
 /// that completes the round, which then wakes the parked waiters.
 const WAITING: u64 = 1 << 32;
-/// The generation (the number of completed rounds) lives above `WAITING`.
+/// The round (the number of completed rounds, modulo `ROUNDS_IN_WORD`) lives above `WAITING`.
 const GENERATION_SHIFT: u32 = 33;
 /// What completing one round adds to the word.
 const ONE_GENERATION: u64 = 1 << GENERATION_SHIFT;
+/// The word holds the round modulo this (31 bits); `Inner::milestone` supplies the rest.
+const ROUNDS_IN_WORD: u64 = 1 << (64 - GENERATION_SHIFT);
+/// A round number that is a multiple of this is a milestone: the `done` that reaches it
+/// records it in `Inner::milestone` first (once per 2^29 rounds: about 4 s of back-to-back
+/// add / done in release builds).
+const MILESTONE: u64 = 1 << 29;
 
 /// Waits for a collection of workers to finish: Go's `sync.WaitGroup`, made safe.
 ///
@@ -82,12 +89,34 @@ pub struct WaitGroup {
 
 /// The shared state.
 ///
-/// Invariant: `word` holds `generation << 33 | WAITING? | count`. The count never wraps:
-/// every change is a compare-exchange that checks it first. The generation changes in the
-/// same atomic step as the count reaching zero, so a waiter of round k (which waits for the
-/// generation to move past k) returns even if the group is re-armed before it wakes.
+/// Invariant: `word` holds `round % 2^31 << 33 | WAITING? | count`. The count never wraps:
+/// every change is a compare-exchange that checks it first. The round changes in the same
+/// atomic step as the count reaching zero, so a waiter of round k (which waits for the round
+/// to move past k) returns even if the group is re-armed before it wakes.
+///
+/// # Rounds: 64 bits in a 31-bit field
+///
+/// A waiter compares full 64-bit round numbers, so a future created in round k and first
+/// polled 2^31 rounds later (the word's field has wrapped back to k) still sees that its
+/// round ended. The word holds the round's low 31 bits; `milestone` holds the latest round
+/// number that is a multiple of `MILESTONE` (2^29) and that some `done` reached or is about
+/// to reach: that `done` stores it *before* its compare-exchange (so a reader that acquires
+/// the word and sees the new round also sees the milestone), which keeps, at every moment,
+///
+/// > latest milestone ≤ round ≤ ... and milestone ≤ round + 1
+///
+/// (the `+ 1`: the `done` that stored it may still lose its compare-exchange to an `add`).
+/// So a reader that loads `milestone`, the word, and `milestone` again and finds the same
+/// value `m` knows the round is in `[m - 1, m + 2^29)`, a window narrower than 2^31, and
+/// rebuilds it exactly from the low bits (`Inner::round_now`). And a waiter of round k knows
+/// its round ended if the low bits moved, or if `milestone > k + 1` (`Inner::ended`): a
+/// whole number of 2^31 rounds passed, so some milestone past `k + 1` was reached. The
+/// milestone is a std atomic under loom too: no model runs 2^29 rounds, and its orderings are
+/// argued here and tested natively (`starting_at_round`).
 struct Inner {
     word: AtomicU64,
+    /// The latest milestone round (see above).
+    milestone: untracked::AtomicU64,
     panicked: AtomicUsize,
     event: Event,
     /// This group's identity for the lock-order checker (never reused; see
@@ -117,6 +146,7 @@ impl WaitGroup {
         WaitGroup {
             inner: Arc::new(CachePadded::new(Inner {
                 word: AtomicU64::new(0),
+                milestone: untracked::AtomicU64::new(0),
                 panicked: AtomicUsize::new(0),
                 event: Event::default(),
                 id: next_object_id(),
@@ -302,28 +332,30 @@ impl WaitGroup {
         lock_order::before_acquire(self.lock_ref(), How::WaitGroupWait, Location::caller());
         // Acquire: if the count is zero, this synchronizes with the last `done`, so the
         // workers' writes are visible when `wait` returns.
-        let start = self.inner.word.load(Ordering::Acquire);
+        if self.inner.word.load(Ordering::Acquire) & COUNT_MASK == 0 {
+            return true;
+        }
+        self.wait_round(deadline)
+    }
+
+    /// Waits for the end of the round running now (read again here, in full: the fast path
+    /// above reads only the count). (`track_caller`: the profile charges the wait to the
+    /// caller of `wait`.)
+    #[cold]
+    #[track_caller]
+    fn wait_round(&self, deadline: Deadline) -> bool {
+        // Acquire (in `round_now`): as in `wait_deadline`.
+        let (round, start) = self.inner.round_now();
         if start & COUNT_MASK == 0 {
             return true;
         }
-        self.wait_round(start, deadline)
-    }
-
-    /// Waits for the end of the round that was running when the state word was `start`.
-    /// (`track_caller`: the profile charges the wait to the caller of `wait`.)
-    #[cold]
-    #[track_caller]
-    fn wait_round(&self, start: u64, deadline: Deadline) -> bool {
-        let word = &self.inner.word;
-        let generation = start >> GENERATION_SHIFT;
         // Dropped before `ready` (a timeout): recorded as timed out.
         let mut probe = profile::WaitProbe::new();
         probe.pending(&self.inner.profile);
         let done = park::wait(
             &self.inner.event,
-            // Acquire: pairs with the AcqRel of the `done` that ended the round.
-            || word.load(Ordering::Acquire) >> GENERATION_SHIFT != generation,
-            || Some(self.inner.register_waiter(generation)),
+            || self.inner.ended(round),
+            || Some(self.inner.register_waiter(round)),
             deadline,
         );
         if done {
@@ -370,12 +402,12 @@ impl WaitGroup {
         // A task that holds a lock its group's workers take, and awaits the group, hangs the
         // same way as a blocked thread: the same order, recorded when the wait is created.
         lock_order::before_acquire(self.lock_ref(), How::WaitGroupWait, Location::caller());
-        // Acquire: as in `wait_deadline` (a round already over synchronizes with its last
-        // `done`; otherwise the later polls acquire it).
-        let start = self.inner.word.load(Ordering::Acquire);
+        // Acquire (in `round_now`): as in `wait_deadline` (a round already over synchronizes
+        // with its last `done`; otherwise the later polls acquire it).
+        let (round, start) = self.inner.round_now();
         WaitGroupWait {
             inner: &self.inner,
-            generation: (start & COUNT_MASK != 0).then_some(start >> GENERATION_SHIFT),
+            round: (start & COUNT_MASK != 0).then_some(round),
             waiter: AsyncWaiter::new(&self.inner.event),
             profile: profile::WaitProbe::new(),
         }
@@ -418,8 +450,11 @@ impl Inner {
                 done_underflow();
             }
             let next = if count == 1 {
-                // Last one: count to zero, clear WAITING and start a new generation, in one
-                // step, so a waiter of this round can tell it ended even if `add` follows.
+                if ((word >> GENERATION_SHIFT) + 1) % MILESTONE == 0 {
+                    self.reach_milestone(word);
+                }
+                // Last one: count to zero, clear WAITING and start a new round, in one step,
+                // so a waiter of this round can tell it ended even if `add` follows.
                 (word - 1).wrapping_add(ONE_GENERATION) & !WAITING
             } else {
                 word - 1
@@ -449,20 +484,75 @@ impl Inner {
         self.event.notify_all();
     }
 
-    /// Sets `WAITING` while the round `generation` is still running; `false` if it ended.
-    fn register_waiter(&self, generation: u64) -> bool {
+    /// Records the milestone the round after the one in `word` reaches, before the
+    /// compare-exchange that may end that round (see "Rounds" on `Inner`). Once per
+    /// `MILESTONE` rounds.
+    #[cold]
+    #[inline(never)]
+    fn reach_milestone(&self, word: u64) {
+        let (round, now) = self.round_now();
+        // Only for the round this `done` is about to end: if the word moved meanwhile, the
+        // compare-exchange fails and the next attempt decides again.
+        if (now ^ word) >> GENERATION_SHIFT == 0 {
+            // Relaxed: ordered before the round's end by the Release of the compare-exchange
+            // that follows (and a max, so a late store never lowers it).
+            self.milestone.fetch_max(round + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// The running round, in full, and the word it was read from.
+    fn round_now(&self) -> (u64, u64) {
+        loop {
+            // Acquire (all three): the word is read after the first load of the milestone and
+            // before the second; the word's Acquire also makes the workers' writes visible (see
+            // `wait_deadline`), and sees every milestone stored before the round it shows.
+            let before = self.milestone.load(Ordering::Acquire);
+            let word = self.word.load(Ordering::Acquire);
+            let after = self.milestone.load(Ordering::Acquire);
+            if before == after {
+                // The round is in [m - 1, m + MILESTONE): the one value with these low bits.
+                let base = after.wrapping_sub(1);
+                let low = word >> GENERATION_SHIFT;
+                let round = base.wrapping_add(low.wrapping_sub(base) % ROUNDS_IN_WORD);
+                return (round, word);
+            }
+            // A milestone was reached while reading (once per 2^29 rounds): read again.
+        }
+    }
+
+    /// Whether round `round` (a full round number from `round_now`) ended.
+    fn ended(&self, round: u64) -> bool {
+        // Acquire: pairs with the AcqRel of the `done` that ended the round, so the workers'
+        // writes are visible once this returns `true`.
+        let word = self.word.load(Ordering::Acquire);
+        self.ended_at(word, round)
+    }
+
+    /// Whether round `round` ended, given `word`, read (Acquire) just before.
+    fn ended_at(&self, word: u64, round: u64) -> bool {
+        if (word >> GENERATION_SHIFT) != round % ROUNDS_IN_WORD {
+            return true;
+        }
+        // The low bits are the round's: it is still running, or a multiple of 2^31 rounds
+        // passed, in which case the milestone passed `round + 1` before the word showed these
+        // bits again (Acquire on the word, above). Relaxed: ordered after that load.
+        self.milestone.load(Ordering::Relaxed) > round + 1
+    }
+
+    /// Sets `WAITING` while round `round` is still running; `false` if it ended.
+    fn register_waiter(&self, round: u64) -> bool {
         // Acquire: as in `wait_deadline`, for a round that ended meanwhile.
         let mut word = self.word.load(Ordering::Acquire);
         loop {
-            if word >> GENERATION_SHIFT != generation {
+            if self.ended_at(word, round) {
                 return false;
             }
             if word & WAITING != 0 {
                 return true;
             }
             // AcqRel: ordered with the `done` that ends the round by being an RMW on the same
-            // word: if it comes later it sees WAITING and wakes us; if earlier, the
-            // generation check above (with this Acquire) sees that the round ended.
+            // word: if it comes later it sees WAITING and wakes us; if earlier, the round
+            // check above (with this Acquire) sees that the round ended.
             match self.word.compare_exchange_weak(
                 word,
                 word | WAITING,
@@ -514,10 +604,21 @@ impl Clone for WaitGroup {
 }
 
 impl fmt::Debug for WaitGroup {
+    /// `waiting: true` when a waiter (a blocked `wait`, or a pending `wait_async`) has
+    /// announced itself for the running round: its last `done` wakes the waiters.
+    ///
+    /// ```
+    /// let wg = pushpull::WaitGroup::new();
+    /// let _token = wg.token();
+    /// assert_eq!(format!("{wg:?}"), "WaitGroup { count: 1, panicked: 0, waiting: false }");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a snapshot for display and tests; orders nothing.
+        let word = self.inner.word.load(Ordering::Relaxed);
         f.debug_struct("WaitGroup")
             .field("count", &self.count())
             .field("panicked", &self.panicked())
+            .field("waiting", &(word & WAITING != 0))
             .finish()
     }
 }
@@ -541,7 +642,7 @@ impl fmt::Debug for WaitGroup {
 pub struct WaitGroupWait<'a> {
     inner: &'a Inner,
     /// The round to wait for the end of (`None`: nothing was outstanding, or it ended).
-    generation: Option<u64>,
+    round: Option<u64>,
     waiter: AsyncWaiter<'a>,
     /// The contention profile's record of this wait (zero-sized without it).
     profile: profile::WaitProbe,
@@ -552,19 +653,20 @@ impl Future for WaitGroupWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let Some(generation) = this.generation else {
+        let Some(round) = this.round else {
             return Poll::Ready(());
         };
-        let word = &this.inner.word;
-        // Acquire: pairs with the AcqRel of the `done` that ended the round, so the workers'
-        // writes are visible once this completes.
-        let ended = || word.load(Ordering::Acquire) >> GENERATION_SHIFT != generation;
-        // `register_waiter` sets WAITING by an RMW on the word, ordered with the last `done`
-        // (see `Inner::register_waiter`); the waker is then stored after checking the round
-        // under the Event's mutex, which the `done` that saw WAITING takes to wake it.
-        if ended() || !this.inner.register_waiter(generation) || this.waiter.park(cx.waker(), ended)
+        let inner = this.inner;
+        // `ended` acquires the `done` that ended the round, so the workers' writes are
+        // visible once this completes. `register_waiter` sets WAITING by an RMW on the word,
+        // ordered with the last `done` (see `Inner::register_waiter`); the waker is then
+        // stored after checking the round under the Event's mutex, which the `done` that saw
+        // WAITING takes to wake it.
+        if inner.ended(round)
+            || !inner.register_waiter(round)
+            || this.waiter.park(cx.waker(), || inner.ended(round))
         {
-            this.generation = None;
+            this.round = None;
             // The round ended after any earlier registration of this future (each one checked
             // under the Event's mutex that it had not), so the `done` that ended it saw
             // WAITING and owes a `notify_all`, which frees the slot; `park` frees it itself
@@ -581,7 +683,7 @@ impl Future for WaitGroupWait<'_> {
 impl fmt::Debug for WaitGroupWait<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitGroupWait")
-            .field("generation", &self.generation)
+            .field("round", &self.round)
             .field("registered", &self.waiter.is_parked())
             .finish()
     }
@@ -621,6 +723,34 @@ impl fmt::Debug for Token {
 impl WaitGroup {
     pub(crate) fn inner_event(&self) -> &Event {
         &self.inner.event
+    }
+
+    /// A group whose round counter starts at `round`, as if that many rounds had run.
+    fn starting_at_round(round: u64) -> Self {
+        let wg = WaitGroup::new();
+        wg.skip_rounds(round);
+        wg
+    }
+
+    /// Leaves what `n` more rounds of add / done would leave: the word's low bits and the
+    /// latest milestone (the test hook for rounds far beyond what a test can run). Nothing
+    /// may be outstanding.
+    fn skip_rounds(&self, n: u64) {
+        let (round, word) = self.inner.round_now();
+        assert_eq!(word & COUNT_MASK, 0, "skip_rounds with work outstanding");
+        let target = round + n;
+        self.inner
+            .milestone
+            .fetch_max(target / MILESTONE * MILESTONE, Ordering::Relaxed);
+        self.inner.word.store(
+            (target % ROUNDS_IN_WORD) << GENERATION_SHIFT,
+            Ordering::Release,
+        );
+    }
+
+    /// The running round, in full.
+    fn round(&self) -> u64 {
+        self.inner.round_now().0
     }
 }
 
@@ -681,6 +811,82 @@ mod tests {
         wg.done();
         wg.add(1); // re-armed before the round-0 waiter looked again
         assert!(!wg.inner.register_waiter(0));
+        wg.done();
+    }
+
+    /// Real add / done rounds across the word's wrap point (2^31) and across milestones: the
+    /// full round number goes up by exactly one per round.
+    #[test]
+    fn the_round_number_counts_on_past_the_word_s_31_bits() {
+        for start in [
+            ROUNDS_IN_WORD - 3,
+            MILESTONE - 3,
+            3 * MILESTONE - 3,
+            2 * ROUNDS_IN_WORD - 3,
+            5 * ROUNDS_IN_WORD + MILESTONE - 3,
+        ] {
+            let wg = WaitGroup::starting_at_round(start);
+            assert_eq!(wg.round(), start);
+            for i in 1..=6 {
+                wg.add(2);
+                let round = wg.round();
+                assert!(!wg.inner.ended(round));
+                wg.done();
+                assert!(!wg.inner.ended(round), "one of two done");
+                wg.done();
+                assert!(wg.inner.ended(round));
+                assert_eq!(wg.round(), start + i, "from {start}");
+                let milestone = wg.inner.milestone.load(Ordering::Relaxed);
+                assert_eq!(milestone, (start + i) / MILESTONE * MILESTONE);
+            }
+        }
+    }
+
+    /// The bug this fixed: a future created in round k and first polled 2^31 rounds later
+    /// found the word's 31 round bits back at k and waited for the round running then.
+    #[test]
+    fn a_wait_async_first_polled_2_pow_31_rounds_later_completes() {
+        for start in [0, 7, ROUNDS_IN_WORD - 1, MILESTONE - 1] {
+            let wg = WaitGroup::starting_at_round(start);
+            wg.add(1);
+            let mut future = Box::pin(wg.wait_async());
+            wg.done(); // round `start` ends
+            wg.skip_rounds(ROUNDS_IN_WORD - 1); // 2^31 rounds in all: the low bits are back
+            wg.add(1); // and a round is running
+            assert_eq!(wg.round() % ROUNDS_IN_WORD, start % ROUNDS_IN_WORD);
+            let waker = std::task::Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            assert!(
+                future.as_mut().poll(&mut cx).is_ready(),
+                "round {start} ended 2^31 rounds ago"
+            );
+            assert!(
+                !wg.inner.register_waiter(start),
+                "and a blocking waiter sees it"
+            );
+            let mut running = Box::pin(wg.wait_async());
+            assert!(running.as_mut().poll(&mut cx).is_pending(), "this one runs");
+            wg.done();
+            assert!(running.as_mut().poll(&mut cx).is_ready());
+        }
+    }
+
+    /// A blocking waiter of round k that looks again only after 2^31 more rounds sees its
+    /// round ended (`ended` is what its wait loop checks, under the Event's mutex too).
+    #[test]
+    fn a_blocking_waiter_of_a_round_2_pow_31_rounds_old_sees_it_ended() {
+        let wg = WaitGroup::starting_at_round(ROUNDS_IN_WORD - 2);
+        wg.add(1);
+        let (round, _) = wg.inner.round_now();
+        assert!(wg.inner.register_waiter(round));
+        wg.done();
+        wg.skip_rounds(ROUNDS_IN_WORD - 1);
+        wg.add(1);
+        assert!(wg.inner.ended(round));
+        assert!(
+            !wg.wait_for(Duration::ZERO),
+            "the running round is not over"
+        );
         wg.done();
     }
 

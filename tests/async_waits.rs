@@ -12,7 +12,7 @@ use common::{block_on, bounded, scaled, tokio_runtime, CountingWaker, SHORT, TIM
 use pushpull::{ArcPuller, Shared, WaitAsync, WaitGroup, WaitGroupWait, WaitUntilAsync};
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{mpsc, Arc, Barrier};
+use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll};
 use std::thread;
 use tokio::time::timeout;
@@ -194,6 +194,45 @@ fn block_on_executor_runs_every_async_wait() {
         pusher.join().unwrap();
         let mut borrowed = shared.puller_at(pushpull::Version::ZERO);
         assert_eq!(*block_on(borrowed.wait_async()).unwrap(), last);
+    });
+}
+
+/// Futures created and polled while another thread writes back to back (every poll may find
+/// a writer holding the lock, and a release wait may span several writers): each completes.
+/// The regression test of a lost wake-up in the release protocol (a future announced its
+/// release wait before the critical section that stored its waker: the first writer's release
+/// woke nobody, and the next writer's found no flag; see loom's
+/// `a_release_wait_survives_a_second_writer`).
+#[test]
+fn futures_waiting_through_a_stream_of_writers_always_complete() {
+    let pushes = scaled(2_000) as u64;
+    bounded("futures vs back-to-back writers", move || {
+        for _ in 0..scaled(50) {
+            let shared = Arc::new(Shared::new(0u64));
+            let mut puller = shared.puller_arc();
+            let pusher = {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || {
+                    for _ in 0..pushes {
+                        shared.push(|v| *v += 1);
+                        drop(shared.write()); // and a writer that does not publish
+                    }
+                })
+            };
+            let mut last = 0;
+            while last < pushes {
+                let value = *block_on(puller.wait_async()).unwrap();
+                assert!(value > last);
+                last = value;
+                let at_least = *block_on(shared.wait_until_async(|v| *v >= last)).unwrap();
+                assert!(at_least >= last);
+            }
+            assert_eq!(
+                *block_on(shared.wait_until_async(|v| *v == pushes)).unwrap(),
+                pushes
+            );
+            pusher.join().unwrap();
+        }
     });
 }
 
@@ -431,62 +470,181 @@ fn one_push_wakes_blocked_threads_and_pending_tasks() {
     });
 }
 
-// ---- a writer holding the lock while the future is polled ----------------------------------
+// ---- a writer holding, or queued for, the lock while the future is polled -----------------
+//
+// A pending future never asks to be polled again at once (`wakes` stays 0 while nothing
+// happened): it sleeps until what it waits for happens, and is woken once per such event.
 
-/// While another thread's writer holds the lock and nobody is registered, the future cannot
-/// register (the writer's publish would overwrite the flag): it asks to be polled again.
-/// Once registered, a poll during a write piggybacks on the registration and sleeps.
+/// The measured scenario: a writer queued behind a long reader made a pending
+/// `wait_async` wake itself on every poll (4.6 million polls in 300 ms). A future's read does
+/// not queue behind a waiting writer: it registers and sleeps until the push.
 #[test]
-fn polling_while_another_thread_writes() {
-    bounded("poll during a write", || {
+fn a_pending_wait_async_behind_a_queued_writer_sleeps_until_the_push() {
+    bounded("wait_async behind a queued writer", || {
         let shared = Arc::new(Shared::new(0));
-        let (take_tx, take_rx) = mpsc::channel::<()>();
-        let (held_tx, held_rx) = mpsc::channel();
-        let (change_tx, change_rx) = mpsc::channel::<()>();
-        let writer = {
-            let shared = Arc::clone(&shared);
-            thread::spawn(move || {
-                for value in 1..=2 {
-                    take_rx.recv_timeout(TIMEOUT).unwrap();
-                    let mut guard = shared.write();
-                    held_tx.send(()).unwrap();
-                    change_rx.recv_timeout(TIMEOUT).unwrap();
-                    *guard = value; // publishes
-                }
-            })
-        };
-
-        // 1. Nobody registered: Pending, and the task is woken again at once.
         let (count, waker) = CountingWaker::new();
         let mut puller = shared.puller();
         let mut wait = puller.wait_async();
-        take_tx.send(()).unwrap();
-        held_rx.recv_timeout(TIMEOUT).unwrap();
-        assert!(poll_once(&mut wait, &waker).is_pending());
-        assert_eq!(count.wakes(), 1, "asked to be polled again");
-        change_tx.send(()).unwrap();
-        let value = loop {
-            if let Poll::Ready(guard) = poll_once(&mut wait, &waker) {
-                break *guard.unwrap();
-            }
-        };
-        assert_eq!(value, 1);
-        drop(wait);
+        let queued = common::queue_writer_behind_a_reader(&shared, |n| *n = 1);
+        for _ in 0..3 {
+            assert!(poll_once(&mut wait, &waker).is_pending());
+        }
+        assert_eq!(count.wakes(), 0, "no busy re-poll behind a queued writer");
+        // The first poll of `wait_until_async` checks the value behind it too.
+        assert!(
+            poll_once(&mut shared.wait_until_async(|n| *n == 0), &waker).is_ready(),
+            "the predicate holds now"
+        );
+        let (until_count, until_waker) = CountingWaker::new();
+        let mut until = shared.wait_until_async(|n| *n == 1);
+        assert!(poll_once(&mut until, &until_waker).is_pending());
+        queued.release();
+        assert_eq!(
+            (count.wakes(), until_count.wakes()),
+            (1, 1),
+            "the push woke both"
+        );
+        assert!(matches!(poll_once(&mut wait, &waker), Poll::Ready(Ok(g)) if *g == 1));
+        assert!(matches!(poll_once(&mut until, &until_waker), Poll::Ready(Ok(g)) if *g == 1));
+    });
+}
 
-        // 2. A registration stands (another future, pending at v1): a poll during the write
-        //    piggybacks on it and sleeps until the publish wakes it.
+/// No registration stands and another thread's writer holds the lock: the future sleeps
+/// until the writer's release (here with its publish), not polling itself meanwhile.
+#[test]
+fn a_wait_async_polled_while_a_writer_holds_the_lock_sleeps_until_it_is_gone() {
+    bounded("wait_async during a write", || {
+        let shared = Arc::new(Shared::new(0));
+        let (count, waker) = CountingWaker::new();
+        let mut puller = shared.puller();
+        let mut wait = puller.wait_async();
+        let writer = common::hold_write_lock(&shared, |n| *n = 1);
+        for _ in 0..3 {
+            assert!(poll_once(&mut wait, &waker).is_pending());
+        }
+        assert_eq!(count.wakes(), 0, "no busy re-poll while the writer holds");
+        writer.release(true);
+        assert_eq!(count.wakes(), 1, "woken once, by the writer's release");
+        assert!(matches!(poll_once(&mut wait, &waker), Poll::Ready(Ok(g)) if *g == 1));
+    });
+}
+
+/// The first poll of `wait_until_async` cannot check its predicate while a writer holds the
+/// lock; a writer that releases it without publishing must still wake it (nothing else
+/// would: the value did not change), and the predicate, true all along, completes it.
+#[test]
+fn wait_until_async_first_polled_under_a_writer_that_does_not_publish_completes() {
+    bounded("wait_until_async under a non-publishing writer", || {
+        let shared = Arc::new(Shared::new(0));
+        let (count, waker) = CountingWaker::new();
+        let mut until = shared.wait_until_async(|n| *n == 0);
+        let writer = common::hold_write_lock(&shared, |n| *n = 1);
+        assert!(poll_once(&mut until, &waker).is_pending());
+        assert!(poll_once(&mut until, &waker).is_pending());
+        assert_eq!(count.wakes(), 0, "asleep while the writer holds the lock");
+        writer.release(false);
+        assert_eq!(count.wakes(), 1, "the release woke it");
+        assert_eq!(shared.version().get(), 0, "nothing was published");
+        assert!(matches!(poll_once(&mut until, &waker), Poll::Ready(Ok(g)) if *g == 0));
+    });
+}
+
+/// The version moved past the puller's, but another thread's writer holds the lock, so the
+/// guard cannot be taken yet: the future sleeps until that writer is gone.
+#[test]
+fn a_wait_async_whose_version_moved_sleeps_until_the_writer_is_gone() {
+    bounded("wait_async: version moved, writer holds", || {
+        let shared = Arc::new(Shared::new(0));
+        let (count, waker) = CountingWaker::new();
+        let mut puller = shared.puller();
+        let mut wait = puller.wait_async();
+        shared.push(|n| *n = 1);
+        let writer = common::hold_write_lock(&shared, |n| *n = 2);
+        assert!(poll_once(&mut wait, &waker).is_pending());
+        assert_eq!(count.wakes(), 0);
+        writer.release(false);
+        assert_eq!(count.wakes(), 1, "the release woke it");
+        assert!(matches!(poll_once(&mut wait, &waker), Poll::Ready(Ok(g)) if *g == 1));
+        drop(wait);
+        assert_eq!(puller.seen().get(), 1);
+    });
+}
+
+/// Writers that come and go without publishing wake a future only while it waits for a
+/// release (its first poll found one holding); once registered for a publish, they do not
+/// wake it at all: one wake-up per event it waits for, however long the writers hold.
+#[test]
+fn releases_wake_a_future_once_each_and_only_while_it_waits_for_one() {
+    bounded("wake-ups per release", || {
+        let shared = Arc::new(Shared::new(0));
+        let (count, waker) = CountingWaker::new();
+        let mut until = shared.wait_until_async(|n| *n == 5);
+        let writer = common::hold_write_lock(&shared, |n| *n = 1);
+        assert!(poll_once(&mut until, &waker).is_pending());
+        writer.release(false);
+        assert_eq!(count.wakes(), 1);
+        assert!(
+            poll_once(&mut until, &waker).is_pending(),
+            "registered at 0"
+        );
+        for _ in 0..3 {
+            let writer = common::hold_write_lock(&shared, |n| *n = 1);
+            assert!(poll_once(&mut until, &waker).is_pending());
+            writer.release(false);
+        }
+        assert_eq!(
+            count.wakes(),
+            1,
+            "no publish: nothing it waits for happened"
+        );
+        shared.push(|n| *n = 5);
+        assert_eq!(count.wakes(), 2);
+        assert!(matches!(poll_once(&mut until, &waker), Poll::Ready(Ok(g)) if *g == 5));
+    });
+}
+
+/// What remains of "a future re-polls itself" (documented in the crate docs): a future
+/// created *and* first polled while another thread's writer holds the lock of a `Shared` no
+/// other live future uses cannot sleep (no writer would tell it of the release), so it asks
+/// to be polled again; once it got the read lock it sleeps like any other.
+#[test]
+fn a_future_created_while_a_writer_holds_a_fresh_shared_asks_to_be_polled_again() {
+    bounded("the bootstrap case", || {
+        let shared = Arc::new(Shared::new(0));
+        let (count, waker) = CountingWaker::new();
+        let writer = common::hold_write_lock(&shared, |n| *n = 1);
+        let mut until = shared.wait_until_async(|n| *n == 2);
+        assert!(poll_once(&mut until, &waker).is_pending());
+        assert_eq!(count.wakes(), 1, "asked to be polled again");
+        writer.release(true);
+        assert!(poll_once(&mut until, &waker).is_pending(), "1 is not 2");
+        let wakes = count.wakes();
+        let writer = common::hold_write_lock(&shared, |n| *n = 2);
+        assert!(poll_once(&mut until, &waker).is_pending());
+        assert_eq!(count.wakes(), wakes, "registered now: it sleeps");
+        writer.release(true);
+        assert_eq!(count.wakes(), wakes + 1);
+        assert!(matches!(poll_once(&mut until, &waker), Poll::Ready(Ok(g)) if *g == 2));
+    });
+}
+
+/// Once registered, a poll during a write piggybacks on the registration and sleeps; a
+/// registration of another future for the same version serves as well.
+#[test]
+fn a_poll_during_a_write_piggybacks_on_a_standing_registration() {
+    bounded("piggyback on a registration", || {
+        let shared = Arc::new(Shared::new(0));
         let (other_count, other_waker) = CountingWaker::new();
         let mut other_puller = shared.puller();
         let mut other = other_puller.wait_async();
         assert!(poll_once(&mut other, &other_waker).is_pending());
         let (count, waker) = CountingWaker::new();
+        let mut puller = shared.puller();
         let mut wait = puller.wait_async();
-        take_tx.send(()).unwrap();
-        held_rx.recv_timeout(TIMEOUT).unwrap();
+        let writer = common::hold_write_lock(&shared, |n| *n = 2);
         assert!(poll_once(&mut wait, &waker).is_pending());
         assert_eq!(count.wakes(), 0, "registered: no busy re-poll");
-        change_tx.send(()).unwrap();
-        writer.join().unwrap();
+        writer.release(true);
         assert_eq!(
             (count.wakes(), other_count.wakes()),
             (1, 1),

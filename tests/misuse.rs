@@ -579,7 +579,7 @@ fn row_panic_with_mutable_access_releases_poisons_and_wakes() {
         thread::scope(|sc| {
             let mut puller = s.puller();
             let waiter = sc.spawn(move || puller.wait_for(TIMEOUT).unwrap().map(|g| *g));
-            thread::sleep(Duration::from_millis(2)); // make "waiter parked" likely
+            common::until_a_waiter_registered(&s); // the panic's publish must wake it
             let r = catch_unwind(AssertUnwindSafe(|| {
                 s.push(|v| {
                     *v = 1;

@@ -6,11 +6,11 @@ mod common;
 
 use common::{bounded, quiet_expected_panics, scaled, EXPECTED, TIMEOUT};
 use pushpull::{ModifyGuard, Shared, WaitGroup};
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::Duration;
 
 /// One way of panicking half-way through a change of `[1, 2]` (it clears the vector, then
 /// panics before putting anything back).
@@ -70,20 +70,26 @@ fn check_panic_poisons_releases_and_wakes(name: &str, panicker: Panicker) {
         thread::scope(|s| {
             let mut puller = shared.puller();
             let (shared_ref, barrier_ref) = (&shared, &barrier);
+            let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+            let pull_tid = tid_tx.clone();
             let pull_waiter = s.spawn(move || {
+                pull_tid.send(common::kernel_tid()).unwrap();
                 barrier_ref.wait();
                 let guard = puller.wait_for(TIMEOUT).unwrap().map(|g| g.clone());
                 (guard, shared_ref.is_poisoned(), puller.seen())
             });
             let until_waiter = s.spawn(move || {
+                tid_tx.send(common::kernel_tid()).unwrap();
                 barrier_ref.wait();
                 let guard = shared_ref
                     .wait_until_for(TIMEOUT, |v| v.is_empty())
                     .unwrap();
                 guard.map(|g| g.clone())
             });
+            let tids = [tid_rx.recv().unwrap(), tid_rx.recv().unwrap()];
             barrier.wait();
-            thread::sleep(Duration::from_millis(2)); // make "waiters parked" likely
+            // Both waiters asleep in their waits: the panic's publish must wake them.
+            common::until_asleep(&tids);
             let result = catch_unwind(AssertUnwindSafe(|| panicker(&shared)));
             assert!(result.is_err(), "{name}: the panic propagates");
 
@@ -153,6 +159,59 @@ fn panic_inside_push_at_closure_poisons_releases_and_wakes() {
     check_panic_poisons_releases_and_wakes("push_at", in_push_at);
 }
 
+/// The crate docs promise that waiters are woken after the lock is released. A panicking
+/// `push_if` closure publishes its half-done change through the guard's poisoning (it had
+/// not published yet): that wake-up came under the write lock before. The waker here looks
+/// at the lock when it is woken (on the panicking thread, during its unwinding).
+#[test]
+fn a_panic_wakes_waiters_after_the_lock_is_released() {
+    use std::sync::Mutex;
+    use std::task::{Context, Wake, Waker};
+
+    struct SeesTheLock {
+        shared: Arc<Shared<Vec<i32>>>,
+        free_when_woken: Mutex<Vec<bool>>,
+    }
+    impl Wake for SeesTheLock {
+        fn wake(self: Arc<Self>) {
+            let free = self.shared.try_write().is_some();
+            self.free_when_woken.lock().unwrap().push(free);
+        }
+    }
+
+    quiet_expected_panics();
+    let panickers: [(&str, Panicker); 6] = [
+        ("push_if", in_push_if),
+        ("push", in_push),
+        ("update", in_update),
+        ("push_at", in_push_at),
+        ("WriteGuard", in_write_guard),
+        ("upgraded ModifyGuard", after_modify_upgrade),
+    ];
+    for (name, panicker) in panickers {
+        let shared = Arc::new(Shared::new(vec![1, 2]));
+        let sees = Arc::new(SeesTheLock {
+            shared: Arc::clone(&shared),
+            free_when_woken: Mutex::new(Vec::new()),
+        });
+        let waker = Waker::from(Arc::clone(&sees));
+        let mut puller = shared.puller_arc();
+        let mut wait = Box::pin(puller.wait_async());
+        assert!(wait
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        let result = catch_unwind(AssertUnwindSafe(|| panicker(&shared)));
+        assert!(result.is_err(), "{name}: the panic propagates");
+        assert_eq!(
+            *sees.free_when_woken.lock().unwrap(),
+            [true],
+            "{name}: woken once, with the lock released"
+        );
+        drop(wait);
+    }
+}
+
 #[test]
 fn panic_lets_a_blocked_writer_in() {
     quiet_expected_panics();
@@ -164,14 +223,14 @@ fn panic_lets_a_blocked_writer_in() {
             let (started_tx, started_rx) = std::sync::mpsc::channel();
             let shared_ref = &shared;
             let writer = s.spawn(move || {
-                started_tx.send(()).unwrap();
+                started_tx.send(common::kernel_tid()).unwrap();
                 let mut w = shared_ref
                     .try_write_for(TIMEOUT)
                     .expect("released by the panic");
                 *w += 10;
             });
-            started_rx.recv_timeout(TIMEOUT).unwrap();
-            thread::sleep(Duration::from_millis(2)); // make "writer blocked" likely
+            let tid = started_rx.recv_timeout(TIMEOUT).unwrap();
+            common::until_asleep(&[tid]); // the writer is blocked on the lock
             let r = catch_unwind(AssertUnwindSafe(move || {
                 let _w = w;
                 panic!("{EXPECTED} holding the write lock");
@@ -283,10 +342,35 @@ fn no_published_version_exposes_a_half_applied_change_without_the_flag() {
     let rounds = scaled(2_000) as u64;
     bounded("half-applied changes", move || {
         let shared = Shared::new(Pair::default());
-        // How often readers catch a torn state depends on scheduling: counted, not asserted.
+        // How often the racing readers catch a torn state depends on scheduling: counted, not
+        // asserted. The checker below looks at every torn state, on purpose.
         let half_seen = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
+        let (check_tx, check_rx) = std::sync::mpsc::channel::<u64>();
+        let (checked_tx, checked_rx) = std::sync::mpsc::channel::<(bool, bool)>();
         thread::scope(|s| {
+            // The checker: told after each panicked push (the torn state stays published until
+            // the pusher repairs it, which waits for the answer), it looks through a puller and
+            // a plain read, on another thread.
+            let mut checker_puller = shared.puller();
+            let shared_ref = &shared;
+            s.spawn(move || {
+                while let Ok(x) = check_rx.recv() {
+                    let pulled = checker_puller
+                        .pull_with(|p| (p.a, p.b, shared_ref.is_poisoned()))
+                        .expect("the panicked push published");
+                    let read = {
+                        let g = shared_ref.read();
+                        (g.a, g.b, shared_ref.is_poisoned())
+                    };
+                    let torn =
+                        |(a, b, poisoned): (u64, u64, bool)| (a == x && b == x - 1, poisoned);
+                    let (pulled, read) = (torn(pulled), torn(read));
+                    checked_tx
+                        .send((pulled.0 && read.0, pulled.1 && read.1))
+                        .unwrap();
+                }
+            });
             let reader = |use_puller: bool| {
                 let mut puller = shared.puller();
                 let (shared, stop, half_seen) = (&shared, &stop, &half_seen);
@@ -326,6 +410,13 @@ fn no_published_version_exposes_a_half_applied_change_without_the_flag() {
                         assert_eq!((g.a, g.b), (x, x - 1), "the half-done change is visible");
                         assert!(shared.is_poisoned());
                     }
+                    check_tx.send(x).unwrap();
+                    let (torn, poisoned) = checked_rx.recv_timeout(TIMEOUT).unwrap();
+                    assert!(
+                        torn,
+                        "the checker saw the half-done change (puller and read)"
+                    );
+                    assert!(poisoned, "a half-applied change without the poison flag");
                     shared.push(|p| p.b = p.a);
                     shared.clear_poison();
                 } else {
@@ -333,6 +424,7 @@ fn no_published_version_exposes_a_half_applied_change_without_the_flag() {
                 }
             }
             stop.store(true, Ordering::Release);
+            drop(check_tx); // the checker ends
         });
         let g = shared.read();
         assert_eq!((g.a, g.b), (rounds, rounds));

@@ -368,21 +368,24 @@ fn one_push_wakes_every_waiting_puller() {
     bounded("one push, many pullers", move || {
         let shared = Shared::new(0);
         let barrier = Barrier::new(pullers + 1);
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
         thread::scope(|s| {
             let handles: Vec<_> = (0..pullers)
                 .map(|_| {
                     let mut puller = shared.puller();
-                    let barrier = &barrier;
+                    let (barrier, tid_tx) = (&barrier, tid_tx.clone());
                     s.spawn(move || {
+                        tid_tx.send(common::kernel_tid()).unwrap();
                         barrier.wait();
                         let value = puller.wait_for(TIMEOUT).unwrap().map(|g| *g);
                         (value, puller.seen())
                     })
                 })
                 .collect();
+            let tids: Vec<u32> = (0..pullers).map(|_| tid_rx.recv().unwrap()).collect();
             barrier.wait();
-            // Give the pullers a chance to park (not needed for correctness).
-            thread::sleep(std::time::Duration::from_millis(5));
+            // Every puller asleep in its wait: the push must wake each of them.
+            common::until_asleep(&tids);
             shared.push(|v| *v = 7);
             for h in handles {
                 let (value, seen) = h.join().unwrap();

@@ -19,6 +19,14 @@ fn shared_and_guards_are_send_and_sync_where_expected() {
     send_sync::<pushpull::WaitGroup>();
     fn send<T: Send>() {}
     send::<pushpull::Token>();
+    // The guards are `Sync` when `T` is (a `&guard` may go to scoped threads); that they are
+    // never `Send` is checked by `tests/guards_stay_on_their_thread.rs` and the crate docs'
+    // compile_fail example.
+    fn sync<T: Sync + ?Sized>() {}
+    sync::<pushpull::ReadGuard<'static, Vec<u8>>>();
+    sync::<ModifyGuard<'static, Vec<u8>>>();
+    sync::<WriteGuard<'static, Vec<u8>>>();
+    sync::<pushpull::ReadGuard<'static, [u8]>>();
 }
 
 #[test]
@@ -325,14 +333,14 @@ fn read_while_holding_modify_with_a_writer_queued_does_not_deadlock() {
                 let (started_tx, started_rx) = mpsc::channel();
                 let shared = &shared;
                 let writer = s.spawn(move || {
-                    started_tx.send(()).unwrap();
+                    started_tx.send(common::kernel_tid()).unwrap();
                     *shared.write() += 1; // queues behind our modify guard
                 });
-                started_rx.recv_timeout(TIMEOUT).unwrap();
-                // Make it likely that the writer is parked by now (not needed for
-                // correctness: the read must succeed either way).
+                let tid = started_rx.recv_timeout(TIMEOUT).unwrap();
+                // Every other round, the writer is parked in its queue for certain (the read
+                // must succeed either way).
                 if round % 2 == 0 {
-                    thread::sleep(Duration::from_millis(2));
+                    common::until_asleep(&[tid]);
                 }
                 let r = shared.read();
                 assert_eq!(*r, *m);
@@ -357,7 +365,10 @@ fn recursive_read_with_a_writer_queued_does_not_deadlock_in_debug_builds() {
         thread::scope(|s| {
             let r1 = shared.read();
             let writer = s.spawn(|| *shared.write() += 1);
-            thread::sleep(Duration::from_millis(5)); // make "writer queued" likely
+            while shared.try_read().is_some() {
+                // Until the writer is queued (it then refuses new plain readers).
+                thread::yield_now();
+            }
             let r2 = shared.read();
             let r3 = shared.try_read_for(TIMEOUT).expect("recursive read");
             assert_eq!(*r1 + *r2 + *r3, 0);
@@ -452,8 +463,12 @@ fn upgrade_waits_for_a_reader_on_another_thread() {
         thread::scope(|s| {
             let (release, holder) = hold_on_other_thread(s, &shared, 'r');
             let m = shared.modify();
+            let shared = &shared;
             let releaser = s.spawn(move || {
-                thread::sleep(Duration::from_millis(5)); // make "upgrade waits" likely
+                while shared.try_read().is_some() {
+                    // Until the upgrade waits for the reader (it then refuses plain readers).
+                    thread::yield_now();
+                }
                 release.send(()).unwrap();
             });
             let mut w = ModifyGuard::upgrade(m); // blocks until the reader leaves

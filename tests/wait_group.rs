@@ -203,24 +203,27 @@ fn many_waiters_at_once_are_all_released() {
     let wg = WaitGroup::new();
     let token = wg.token();
     let barrier = Arc::new(Barrier::new(waiters + 1));
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let handles: Vec<_> = (0..waiters)
         .map(|_| {
             let wg = wg.clone();
-            let barrier = Arc::clone(&barrier);
+            let (barrier, tid_tx) = (Arc::clone(&barrier), tid_tx.clone());
             thread::spawn(move || {
+                tid_tx.send(common::kernel_tid()).unwrap();
                 barrier.wait();
                 wg.wait_for(TIMEOUT)
             })
         })
         .collect();
+    let tids: Vec<u32> = (0..waiters).map(|_| tid_rx.recv().unwrap()).collect();
     bounded("barrier", {
         let barrier = Arc::clone(&barrier);
         move || {
             barrier.wait();
         }
     });
-    // Give the waiters a chance to park (not needed for correctness).
-    thread::sleep(Duration::from_millis(5));
+    // Every waiter asleep in its wait: the last `done` must wake each of them.
+    common::until_asleep(&tids);
     drop(token);
     bounded("join waiters", move || {
         for h in handles {
@@ -232,53 +235,31 @@ fn many_waiters_at_once_are_all_released() {
 #[test]
 fn a_slow_waiter_returns_even_if_the_group_is_rearmed_before_it_wakes() {
     // A waiter of round 1 must return once round 1 ends, even if the group is re-armed
-    // (round 2) before it wakes. Whether the waiter really started during round 1 cannot be
-    // observed from outside, so: each iteration makes it likely (a short sleep), counts the
-    // iterations where the waiter returned while round 2 was still open, and requires at least
-    // one. An iteration where the waiter started late falls back to closing round 2 (it must
-    // then return too). With the bug (waiting for the count to reach zero instead of for the
-    // round to end), no iteration would succeed.
+    // (round 2) before it wakes. The waiter is registered in round 1 before it ends (the
+    // group's `Debug` shows `waiting: true`), and round 2 stays open until the waiter
+    // returned. With the bug (waiting for the count to reach zero instead of for the round to
+    // end), it would never return.
     use std::sync::mpsc;
     let iterations = scaled(20);
     let wg = WaitGroup::new();
-    let mut returned_during_round_two = 0;
     for _ in 0..iterations {
         let first = wg.token();
         let (tx, rx) = mpsc::channel();
-        let (started_tx, started_rx) = mpsc::channel();
         let waiter = thread::spawn({
             let wg = wg.clone();
-            move || {
-                started_tx.send(()).unwrap();
-                tx.send(wg.wait_for(TIMEOUT)).unwrap()
-            }
+            move || tx.send(wg.wait_for(TIMEOUT)).unwrap()
         });
-        started_rx
-            .recv_timeout(TIMEOUT)
-            .expect("waiter thread starts");
-        thread::sleep(Duration::from_millis(2)); // make "waiter parked in round 1" likely
+        common::until_a_waiter_registered(&wg);
         drop(first);
         let second = wg.token(); // re-armed at once
-        match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(result) => {
-                assert!(result, "the waiter of the finished round must return true");
-                returned_during_round_two += 1;
-                drop(second);
-            }
-            Err(_) => {
-                // The waiter started late, in round 2: close it.
-                drop(second);
-                let result = rx.recv_timeout(TIMEOUT).expect("waiter returns");
-                assert!(result);
-            }
-        }
+        let result = rx
+            .recv_timeout(TIMEOUT)
+            .expect("the waiter of round 1 returns while round 2 is open");
+        assert!(result, "the waiter of the finished round must return true");
+        drop(second);
         waiter.join().unwrap();
         assert!(wg.wait_for(TIMEOUT));
     }
-    assert!(
-        returned_during_round_two > 0,
-        "no waiter of a finished round returned while the next round was open"
-    );
 }
 
 #[test]

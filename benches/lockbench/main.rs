@@ -18,7 +18,7 @@
 //! ```
 //!
 //! Layout: one module per workload family, named as the family (`guards`, `push_pull`,
-//! `wait_group`, `contended`, `wake`, `async`, `profile`); `harness` (options, impls and workloads, calibration,
+//! `wait_group`, `contended`, `wake`, `async`, `idle`, `profile`); `harness` (options, impls and workloads, calibration,
 //! the interleaved run, wall and CPU statistics, ratios, targets), `report` (markdown,
 //! `results.json`, the smoke check), `chart` (SVG), and `spin_study`.
 //!
@@ -32,6 +32,7 @@ mod chart;
 mod contended;
 mod guards;
 mod harness;
+mod idle;
 mod profile;
 mod push_pull;
 mod report;
@@ -54,6 +55,7 @@ const FAMILIES: &[Family] = &[
     ("contended", contended::workloads),
     ("wake", wake::workloads),
     ("async", async_waits::workloads),
+    ("idle", idle::workloads),
     ("profile", profile::workloads),
 ];
 

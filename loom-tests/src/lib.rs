@@ -184,6 +184,66 @@ pub mod harness {
         }
     }
 
+    /// Runs `f` and catches a panic it may raise, with the panic hook silent: for models in
+    /// which a panic is allowed but not required (a waker that panics when woken, if it was
+    /// registered in time).
+    pub fn quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+        let quiet = Quiet::new();
+        let result = catch_unwind(AssertUnwindSafe(f));
+        drop(quiet);
+        result
+    }
+
+    /// A waker for models that need their own: wakes through a `loom::sync::Notify` (as
+    /// `loom::future::block_on`'s waker does: `Thread::unpark` would also wake a loom thread
+    /// blocked on a lock or a join, which loom's primitives do not expect), and panics
+    /// afterwards if `panics` (an executor whose waker misbehaves).
+    pub struct ModelWaker {
+        notify: loom::sync::Notify,
+        panics: bool,
+    }
+
+    /// The message of a `ModelWaker`'s panic.
+    pub const WAKE_PANIC: &str = "[expected] a waker that panics when woken";
+
+    impl ModelWaker {
+        pub fn new(panics: bool) -> Arc<ModelWaker> {
+            Arc::new(ModelWaker {
+                notify: loom::sync::Notify::new(),
+                panics,
+            })
+        }
+    }
+
+    impl std::task::Wake for ModelWaker {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.notify.notify();
+            if self.panics {
+                panic!("{WAKE_PANIC}");
+            }
+        }
+    }
+
+    /// Polls `future` to completion on the current loom thread with a `ModelWaker`, waiting
+    /// between polls until that waker is woken (a lost wake-up is a loom deadlock; loom may
+    /// also return spuriously, which only polls again).
+    pub fn block_on_model<F: std::future::Future>(future: F) -> F::Output {
+        let model_waker = ModelWaker::new(false);
+        let waker = std::task::Waker::from(Arc::clone(&model_waker));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            model_waker.notify.wait();
+        }
+    }
+
     /// A future that polls `inner` once and completes with whether it was still pending: run
     /// it with `loom::future::block_on` to register a waiter with loom's waker, then drop the
     /// inner future mid-wait.

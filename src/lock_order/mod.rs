@@ -28,18 +28,25 @@
 //!
 //! # What is recorded
 //!
+//! In this module, *blocking* calls are the ones that can wait for another thread: `read`,
+//! `modify`, `write`, `ModifyGuard::upgrade`, the waits, **and the timed `try_*_for` calls**
+//! (they wait, up to a timeout). *Non-blocking* calls are the `try_*` calls without a timeout:
+//! `try_read`, `try_modify`, `try_write`, `ModifyGuard::try_upgrade`, and the reads the async
+//! waits take (a future never blocks its thread).
+//!
 //! * Every blocking acquisition: [`Shared::read`](crate::Shared::read),
 //!   [`modify`](crate::Shared::modify), [`write`](crate::Shared::write),
-//!   [`ModifyGuard::upgrade`](crate::ModifyGuard::upgrade), their timed `*_for` twins (a
+//!   [`ModifyGuard::upgrade`](crate::ModifyGuard::upgrade), their timed `try_*_for` twins (a
 //!   timeout hides a deadlock, it does not prevent it), the reads inside
-//!   [`Puller::wait`](crate::Puller::wait) / [`Shared::wait_until`](crate::Shared::wait_until),
-//!   and [`WaitGroup::wait`](crate::WaitGroup::wait) / `wait_for` (see below). It is recorded
-//!   whether or not the lock happened to be free: the order is what counts.
+//!   [`Puller::wait`](crate::Puller::wait) / [`Shared::wait_until`](crate::Shared::wait_until)
+//!   (and their `_for` twins), and [`WaitGroup::wait`](crate::WaitGroup::wait) / `wait_for` /
+//!   `wait_async` (see below). It is recorded whether or not the lock happened to be free: the
+//!   order is what counts.
 //! * Only while the thread holds a guard of another lock: an acquisition with nothing held
 //!   adds no edge.
-//! * `try_*` acquisitions add no edge (they cannot block, so they cannot deadlock), but the
+//! * Non-blocking acquisitions add no edge (they cannot wait, so they cannot deadlock), but the
 //!   guards they return count as held: a blocking acquisition made while holding them does
-//!   add edges. An order only ever taken with `try_*` is never reported.
+//!   add edges. An order only ever taken with non-blocking calls is never reported.
 //! * Taking a lock this thread already holds (a recursive `read`, a `read` under one's own
 //!   `ModifyGuard`) adds no edge: it does not wait for other threads. (The re-entrant cases
 //!   that would wait forever, such as `write` under one's own `ReadGuard`, are caught by
@@ -132,11 +139,26 @@
 //! Only workers started by `spawn` / `spawn_scoped` are known to belong to their group; a
 //! [`Token`](crate::Token) handed to a thread by hand is not tracked.
 //!
-//! # No false positives
+//! # What a report means
 //!
-//! * Consistent orders never report, however many threads and locks.
-//! * An order taken only with `try_*` never reports.
-//! * A dropped lock forgets its edges; ids are never reused.
+//! Like Linux's lockdep, the checker reports an order that *can* deadlock in some run, not
+//! only one that deadlocks in this run: the two sides of a cycle are reported even when, in
+//! this run, they were taken years apart, and even when the acquisition that closes it did
+//! not have to wait at all. In particular:
+//!
+//! * A `WaitGroup::wait` (or `wait_for`, or `wait_async` when it is created) on a group whose
+//!   count is zero right now, while holding a lock that the group's spawned workers took, is
+//!   reported: in another run the workers are slower, and the same wait deadlocks. It is the
+//!   order that is wrong, not this run's timing.
+//! * A read taken while holding another lock counts as that order even if no writer was
+//!   queued (see "Why two reads count").
+//!
+//! What it does not report:
+//!
+//! * Consistent orders, however many threads and locks.
+//! * An order taken only with non-blocking calls (`try_*` without a timeout; the timed
+//!   `try_*_for` calls do count, see "What is recorded").
+//! * Orders of a dropped lock: it forgets its edges, and ids are never reused.
 //!
 //! What it cannot see: locks other than pushpull's (a `std::sync::Mutex` in the cycle), and
 //! orders that no run takes. A report means the orders exist in your code; whether the

@@ -24,7 +24,20 @@
 //!    waits in a row that end within the floor also reset `interval` to 1: a ping-pong whose
 //!    partner was preempted probes at its next slow wait and finds it again.
 //!
-//! The deadline bounds every phase: `wait_for(Duration::ZERO)` does not spin at all.
+//! The deadline bounds every phase: `wait_for(Duration::ZERO)` does not spin at all. A spin
+//! the deadline cut short counts as one that did not pay (a failed probe doubles `interval`
+//! as any other), so a loop of short timed waits that time out spins for at most one probe's
+//! worth (its whole timeout) per `interval` waits, like any waiter spinning never helps; a
+//! deadline that leaves no time past the floor learns nothing.
+//!
+//! ## Long parks
+//!
+//! A wait that parked and was woken `LONG_PARK` (128 µs, twice a probe) or more later ended
+//! where no spin would have ended it, not even a probe: it counts as a failed probe that
+//! cost nothing (the limit goes to 0, `interval` doubles). This is what keeps a consumer of
+//! bursty pushes (bursts of back-to-back pushes, idle milliseconds between) from paying, after
+//! every burst, a learned spin and a probe that spinning during the burst taught it: the
+//! idle gap after the burst is a long park, and says so.
 //!
 //! ## What pays
 //!
@@ -98,6 +111,9 @@ const STREAK: u32 = 2;
 /// After this many paying shared spins in a row, park once (see the module docs). At most 63:
 /// the count has 6 bits.
 const REBALANCE: u32 = 63;
+/// A park that lasted this long (twice a probe, longer than any wake-up) ended a wait that no
+/// spin, not even a probe, would have: it counts as a failed probe (see "Long parks").
+pub(super) const LONG_PARK: Duration = Duration::from_micros(128);
 
 /// The history of one wait point: the learned state packed in one word (see `State::pack`),
 /// and how many of its waiters are in the learned phase or a probe right now.
@@ -188,6 +204,17 @@ impl State {
         self.shared_streak > 0
     }
 
+    /// Learns from a park that lasted `LONG_PARK` or more: no spin would have ended that wait.
+    /// As a failed probe, without its cost: the limit goes to 0 and the probe interval
+    /// doubles. `true` if the state changed.
+    pub(super) fn long_park(&mut self) -> bool {
+        let before = *self;
+        self.limit_us = 0;
+        self.shared_streak = 0;
+        self.interval = (self.interval * 2).min(MAX_INTERVAL);
+        *self != before
+    }
+
     /// Learns from a spin past the floor: `Some(spun)` if the wait ended while spinning,
     /// `None` if it had to park (or the deadline cut it short).
     pub(super) fn learn(&mut self, outcome: Option<Spun>, probed: bool) {
@@ -267,6 +294,11 @@ impl SpinHistory {
             }
             return true;
         }
+        // The floor is over. A deadline that leaves no time past it (`wait_for(0)`, a
+        // timeout shorter than the floor): no phase 2, no probe, nothing learned.
+        if deadline.is_some_and(|at| Instant::now() >= at) {
+            return false;
+        }
         state.floor_streak = 0;
         let (length, probed) = state.plan();
         let outcome = if length.is_zero() {
@@ -284,13 +316,26 @@ impl SpinHistory {
                 state.yield_first(),
             )
         };
-        // A spin the deadline cut short says nothing about what spinning buys here.
-        let cut_short = outcome.is_none() && deadline.is_some_and(|at| at < start + FLOOR + length);
-        if !length.is_zero() && !cut_short {
+        // A spin the deadline cut short counts as one that did not pay: spinning did not end
+        // this wait, and a waiter whose waits keep timing out (a loop of short `wait_for`s)
+        // must not spin through every timeout: its probes space out like any others.
+        if !length.is_zero() {
             state.learn(outcome, probed);
         }
         self.store(state);
         outcome.is_some()
+    }
+
+    /// A waiter of this wait point was parked for `how_long` (after its spin failed): learns
+    /// from a long park (see "Long parks" in the module docs).
+    pub(crate) fn parked(&self, how_long: Duration) {
+        if how_long >= LONG_PARK {
+            let mut state = self.load();
+            // No store when nothing changes: an idle waiter writes nothing once settled.
+            if state.long_park() {
+                self.store(state);
+            }
+        }
     }
 
     /// A place among this wait point's spinners, or `None` if as many as there are cores
@@ -492,7 +537,7 @@ mod tests {
     }
 
     #[test]
-    fn a_spin_the_deadline_cut_short_learns_nothing() {
+    fn a_deadline_that_leaves_no_time_past_the_floor_learns_nothing() {
         let history = SpinHistory::default();
         let learned = State {
             limit_us: 8,
@@ -514,6 +559,89 @@ mod tests {
             4,
             "a full spin that failed halves the limit"
         );
+    }
+
+    /// Runs `spin` with a deadline `after` from now on a history holding `state` and a
+    /// condition that never holds, until the deadline left time past the floor (a thread
+    /// preempted for the whole floor gets no spin: tried again); returns the state after.
+    fn cut_short(state: State, after: Duration) -> State {
+        for _ in 0..1000 {
+            let history = SpinHistory::default();
+            history.store(state);
+            assert!(!history.spin(&|| false, Some(Instant::now() + after)));
+            if history.state() != state {
+                return history.state();
+            }
+        }
+        panic!("the deadline never left time past the floor");
+    }
+
+    /// The bug this fixed: a probe cut short by a short timeout learned nothing but was
+    /// spent (`since_probe` reset), so the next short wait probed again: every
+    /// `wait_for(50 µs)` spun its whole timeout.
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "timing: under miri the floor alone outlasts these deadlines"
+    )]
+    fn a_spin_the_deadline_cut_short_counts_as_one_that_did_not_pay() {
+        let after = cut_short(State::FRESH, us(40)); // the probe would take 64 µs
+        assert_eq!(
+            (after.interval, after.since_probe),
+            (2, 0),
+            "a failed probe"
+        );
+        let learned = State {
+            limit_us: 16,
+            ..State::FRESH
+        };
+        let after = cut_short(learned, us(5));
+        assert_eq!(
+            after.limit_us, 8,
+            "a learned spin cut short halves the limit"
+        );
+        // A loop of such waits spaces its probes out to every MAX_INTERVAL-th wait: the
+        // interval doubles after each (1, 2, ..., 128) instead of staying at 1.
+        let history = SpinHistory::default();
+        let mut doublings = 0;
+        for _ in 0..400 {
+            let before = history.state();
+            assert!(!history.spin(&|| false, Some(Instant::now() + us(40))));
+            doublings += usize::from(history.state().interval > before.interval);
+        }
+        assert_eq!(doublings, 7, "every probe failed and doubled the interval");
+        assert_eq!(history.state().interval, MAX_INTERVAL);
+    }
+
+    /// The bursty consumer's fix: the idle gap after a burst is a long park, which teaches
+    /// what a failed probe would, without the probe's cost.
+    #[test]
+    fn a_long_park_counts_as_a_failed_probe_and_a_short_one_as_nothing() {
+        let history = SpinHistory::default();
+        let learned = State {
+            limit_us: 8,
+            interval: 4,
+            since_probe: 1,
+            floor_streak: 0,
+            shared_streak: 3,
+        };
+        history.store(learned);
+        history.parked(LONG_PARK - Duration::from_nanos(1));
+        assert_eq!(history.state(), learned, "a short park says nothing");
+        history.parked(LONG_PARK);
+        assert_eq!(
+            history.state(),
+            State {
+                limit_us: 0,
+                interval: 8,
+                shared_streak: 0,
+                ..learned
+            }
+        );
+        for _ in 0..10 {
+            history.parked(Duration::from_millis(2));
+        }
+        assert_eq!(history.state().interval, MAX_INTERVAL);
     }
 
     #[test]
@@ -601,11 +729,43 @@ mod tests {
         }
     }
 
+    /// How often `ready` is checked after `deadline` during one `spin`: a spin that ends by
+    /// its deadline checks at most once per clock read after it (the clock is read every
+    /// `HINTS_PER_CLOCK_READ` checks), one that ignores it keeps checking for its whole length.
+    fn checks_after_deadline(history: &SpinHistory, deadline: Instant) -> usize {
+        let late = std::cell::Cell::new(0);
+        let ready = || {
+            if Instant::now() > deadline {
+                late.set(late.get() + 1);
+            }
+            false
+        };
+        assert!(!history.spin(&ready, Some(deadline)));
+        late.get()
+    }
+
     #[test]
     fn the_deadline_bounds_every_phase() {
+        let bound = 2 * (HINTS_PER_CLOCK_READ as usize + 1);
+        // The floor (1 µs), cut at 300 ns.
+        let history = SpinHistory::default();
+        let late = checks_after_deadline(&history, Instant::now() + Duration::from_nanos(300));
+        assert!(late <= bound, "floor: {late} checks after the deadline");
+        // A learned spin of 16 µs, cut at 5 µs.
+        let learned = State {
+            limit_us: MAX_LIMIT_US,
+            ..State::FRESH
+        };
+        let history = SpinHistory::default();
+        history.store(learned);
+        let late = checks_after_deadline(&history, Instant::now() + us(5));
+        assert!(late <= bound, "learned: {late} checks after the deadline");
+        // A probe of 64 µs (a fresh wait point's first slow wait), cut at 20 µs.
+        let late = checks_after_deadline(&SpinHistory::default(), Instant::now() + us(20));
+        assert!(late <= bound, "probe: {late} checks after the deadline");
+        // A passed deadline: no spin, and `ready` is still checked once.
         let history = SpinHistory::default();
         let start = Instant::now();
-        // Fresh: the first slow wait would probe for 64 µs; a passed deadline allows none.
         assert!(!history.spin(&|| false, Some(start)));
         assert!(
             history.spin(&|| true, Some(start)),

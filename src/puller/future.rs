@@ -1,6 +1,9 @@
 //! The futures of the async waits: [`WaitAsync`] and [`WaitUntilAsync`].
 
+use super::wait::{Registration, RETRIES};
 use super::*;
+use crate::lock_order::How;
+use crate::shared::Blocked;
 
 /// The future of [`PullerOf::wait_async`]: completes with a read guard on the first value
 /// published after the version the puller saw, and moves the puller to it; or with
@@ -9,8 +12,8 @@ use super::*;
 /// Cancel-safe: dropping it before it completes frees its registration, takes no wake-up
 /// from any other waiter, and leaves the puller as it was. It never blocks the thread that
 /// polls it: the read lock is only tried, and while another thread's writer holds it the
-/// future may ask to be polled again at once (a trip through the executor) instead of
-/// waiting.
+/// future sleeps until that writer publishes or releases the lock (see "Futures and the lock"
+/// in the crate docs).
 ///
 /// ```
 /// use pushpull::Shared;
@@ -30,7 +33,7 @@ use super::*;
 pub struct WaitAsync<'p, H: SharedHandle> {
     pub(super) handle: &'p H,
     pub(super) seen: &'p mut Version,
-    pub(super) waiter: AsyncWaiter<'p>,
+    pub(super) registration: Registration<'p>,
     pub(super) done: bool,
     /// The contention profile's record of this wait (zero-sized without it).
     pub(super) profile: profile::WaitProbe,
@@ -51,41 +54,51 @@ impl<'p, H: SharedHandle> Future for WaitAsync<'p, H> {
         let shared = handle.shared_ref();
         shared.core().may_wait(CALL, Deadline::Untimed, false);
         let from = *this.seen;
-        if shared
-            .poll_past(from, &mut this.waiter, cx, CALL)
-            .is_pending()
-        {
-            this.profile.pending(&shared.core().profile);
-            return Poll::Pending;
-        }
-        if shared.ended_at(*this.seen) {
-            // The close, like a publish, saw any registration at `seen` and owes the
-            // `notify_all` that frees the slot.
-            this.waiter.forget();
-            this.done = true;
-            return Poll::Ready(Err(Closed));
-        }
-        let seen = &mut *this.seen;
-        match handle.guard_with(|shared| {
-            let guard = shared.try_read()?;
-            // Under the read lock no publish can happen: this is the guard's own version.
-            *seen = guard.version();
-            Some(guard)
-        }) {
-            Some(guard) => {
-                // `poll_past` was ready: the version moved past `seen`, after any registration
-                // at `seen` (checked under the Event's mutex), so its publisher owes the
-                // `notify_all` that frees the slot.
-                this.waiter.forget();
-                this.done = true;
-                let to = *this.seen;
-                let skipped = || profile::skipped(from.get(), to.get());
-                this.profile.ready(&shared.core().profile, skipped);
-                Poll::Ready(Ok(guard))
+        for _ in 0..RETRIES {
+            if shared
+                .poll_past(*this.seen, &mut this.registration, cx, CALL)
+                .is_pending()
+            {
+                this.profile.pending(&shared.core().profile);
+                return Poll::Pending;
             }
-            // A writer holds the lock (it may be publishing again): come back for it.
-            None => repoll(cx),
+            if shared.ended_at(*this.seen) {
+                // The close, like a publish, saw any registration at `seen` and owes the
+                // `notify_all` that frees the slot.
+                this.registration.finish(true);
+                this.done = true;
+                return Poll::Ready(Err(Closed));
+            }
+            let seen = &mut *this.seen;
+            match handle.guard_with(|shared| {
+                let guard = shared.try_read_for_task(How::Wait)?;
+                // Under the read lock no publish can happen: this is the guard's own version.
+                *seen = guard.version();
+                Some(guard)
+            }) {
+                Some(guard) => {
+                    // `poll_past` was ready: the version moved past `seen`, after any
+                    // registration at `seen` (checked under the Event's mutex), so its
+                    // publisher owes the `notify_all` that frees the slot.
+                    this.registration.finish(true);
+                    this.done = true;
+                    let to = *this.seen;
+                    let skipped = || profile::skipped(from.get(), to.get());
+                    this.profile.ready(&shared.core().profile, skipped);
+                    return Poll::Ready(Ok(guard));
+                }
+                // A writer holds the lock (it may be publishing again): sleep until it is gone.
+                None => match shared.sleep_until_released(&mut this.registration.waiter, cx) {
+                    Blocked::Sleeps => {
+                        this.registration.for_release = true;
+                        return Poll::Pending;
+                    }
+                    Blocked::Retry => {}
+                    Blocked::Repoll => return repoll(cx),
+                },
+            }
         }
+        repoll(cx)
     }
 }
 
@@ -93,7 +106,7 @@ impl<H: SharedHandle> fmt::Debug for WaitAsync<'_, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitAsync")
             .field("seen", &*self.seen)
-            .field("registered", &self.waiter.is_parked())
+            .field("registered", &self.registration.is_parked())
             .field("done", &self.done)
             .finish()
     }
@@ -118,7 +131,7 @@ pub struct WaitUntilAsync<'a, T: ?Sized, P> {
     pub(super) predicate: P,
     /// The last version the predicate was false on.
     pub(super) rejected: Option<Version>,
-    pub(super) waiter: AsyncWaiter<'a>,
+    pub(super) registration: Registration<'a>,
     pub(super) done: bool,
     /// The contention profile's record of this wait (zero-sized without it).
     pub(super) profile: profile::WaitProbe,
@@ -141,21 +154,31 @@ impl<'a, T: ?Sized, P: FnMut(&T) -> bool> Future for WaitUntilAsync<'a, T, P> {
         );
         let shared = this.shared;
         shared.core().may_wait(CALL, Deadline::Untimed, false);
-        loop {
-            let Some(guard) = shared.try_read() else {
-                // A writer holds the lock: the predicate cannot be checked now. Sleep on an
-                // earlier registration for the version it was false on, if one stands (the
-                // writer's publish will wake the Event); else come back after a trip through
-                // the executor.
-                let word = &shared.core().version;
+        let word = &shared.core().version;
+        for _ in 0..RETRIES {
+            let Some(guard) = shared.try_read_for_task(How::Wait) else {
+                // A writer holds the lock: the predicate cannot be checked now. Sleep on a
+                // registration for the version it was false on, if one stands (the writer's
+                // publish will wake the Event)...
                 if let Some(seen) = this.rejected {
-                    if word.waiting_at(seen)
-                        && !this.waiter.park(cx.waker(), || word.moved_past(seen))
-                    {
+                    if word.waiting_at(seen) {
+                        let waiter = &mut this.registration.waiter;
+                        if waiter.park(cx.waker(), || word.moved_past(seen)) {
+                            continue; // published (or closed) meanwhile: read again
+                        }
+                        this.registration.for_release = false;
                         return Poll::Pending;
                     }
                 }
-                return repoll(cx);
+                // ...else (the first poll, or the version moved) until the writer is gone.
+                match shared.sleep_until_released(&mut this.registration.waiter, cx) {
+                    Blocked::Sleeps => {
+                        this.registration.for_release = true;
+                        return Poll::Pending;
+                    }
+                    Blocked::Retry => continue,
+                    Blocked::Repoll => return repoll(cx),
+                }
             };
             let holds = (this.predicate)(&guard);
             // Under the read lock nothing is published: once closed, a false predicate is
@@ -165,14 +188,10 @@ impl<'a, T: ?Sized, P: FnMut(&T) -> bool> Future for WaitUntilAsync<'a, T, P> {
                 // `Shared` was closed), the publisher (or the close) owes the `notify_all`
                 // that frees the slot; if not, the predicate changed its mind on the same
                 // version and the slot is freed here.
-                if this
+                let published = this
                     .rejected
-                    .is_some_and(|seen| shared.core().version.moved_past(seen))
-                {
-                    this.waiter.forget();
-                } else {
-                    this.waiter.leave();
-                }
+                    .is_some_and(|seen| shared.core().version.moved_past(seen));
+                this.registration.finish(published);
                 this.done = true;
                 let rejected = this.rejected;
                 let skipped = || {
@@ -189,13 +208,14 @@ impl<'a, T: ?Sized, P: FnMut(&T) -> bool> Future for WaitUntilAsync<'a, T, P> {
             this.profile.pending(&shared.core().profile);
             drop(guard);
             if shared
-                .poll_past(seen, &mut this.waiter, cx, CALL)
+                .poll_past(seen, &mut this.registration, cx, CALL)
                 .is_pending()
             {
                 return Poll::Pending;
             }
             // Published meanwhile: check the predicate again.
         }
+        repoll(cx)
     }
 }
 
@@ -203,7 +223,7 @@ impl<T: ?Sized, P> fmt::Debug for WaitUntilAsync<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitUntilAsync")
             .field("rejected", &self.rejected)
-            .field("registered", &self.waiter.is_parked())
+            .field("registered", &self.registration.is_parked())
             .field("done", &self.done)
             .finish()
     }

@@ -522,9 +522,9 @@ impl<H: SharedHandle> PullerOf<H> {
     #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     pub fn wait_async(&mut self) -> WaitAsync<'_, H> {
         WaitAsync {
+            registration: wait::Registration::new(self.handle.shared_ref()),
             handle: &self.handle,
             seen: &mut self.seen,
-            waiter: AsyncWaiter::new(&self.handle.shared_ref().core().event),
             done: false,
             profile: profile::WaitProbe::new(),
         }

@@ -2,6 +2,8 @@
 //! wait of a puller is built on, and the `wait_until` family.
 
 use super::*;
+use crate::lock_order::How;
+use crate::shared::{AsyncUse, Blocked};
 
 impl<T: ?Sized> Shared<T> {
     /// Blocks until `predicate` holds on the value, and returns a read guard on which it
@@ -161,27 +163,29 @@ impl<T: ?Sized> Shared<T> {
             shared: self,
             predicate,
             rejected: None,
-            waiter: AsyncWaiter::new(&self.core().event),
+            registration: Registration::new(self),
             done: false,
             profile: profile::WaitProbe::new(),
         }
     }
 
     /// Polls for the version to move past `seen` (the async twin of `wait_past`): `Ready` once
-    /// it has (or the `Shared` was closed), `Pending` with the waker stored in the `Event` (or, while another thread's
-    /// writer keeps the registration out, with the task woken again at once).
+    /// it has (or the `Shared` was closed), `Pending` with the waker stored in the `Event` (in
+    /// the rare case described in `crate::shared::release` ("What remains"), with the task
+    /// woken again at once).
     ///
     /// Registration follows the blocking path's protocol: `WAITING` is set by an RMW under a
-    /// read lock (never under a writer, whose publish is a plain store), then the waker is
+    /// read lock (never under a writer, whose publish may be a plain store), then the waker is
     /// stored after checking the version under the `Event`'s mutex. Never blocks: the read
-    /// lock is only tried. When a writer holds it, the task piggybacks on an earlier
-    /// registration if `WAITING` is already set for `seen` (the writer's publish will wake
-    /// the `Event`); otherwise it asks to be polled again.
+    /// lock is only tried (recursively: a writer merely queued behind readers does not stop
+    /// it). When a writer holds it, the task sleeps on an earlier registration if `WAITING` is
+    /// already set for `seen` (the writer's publish will wake the `Event`), and otherwise until
+    /// the writer's release (`Shared::sleep_until_released`).
     #[track_caller]
     pub(crate) fn poll_past(
         &self,
         seen: Version,
-        waiter: &mut AsyncWaiter<'_>,
+        registration: &mut Registration<'_>,
         cx: &mut Context<'_>,
         call: &'static str,
     ) -> Poll<()> {
@@ -190,29 +194,39 @@ impl<T: ?Sized> Shared<T> {
             return Poll::Ready(());
         }
         self.core().may_wait(call, Deadline::Untimed, true);
-        match self.try_read() {
-            Some(guard) => {
-                // Under the read lock no publish can happen: the flag is set before the next
-                // publish reads the word.
-                let must_wait = word.register_waiter(seen);
-                drop(guard);
-                if !must_wait {
-                    return Poll::Ready(());
+        for _ in 0..RETRIES {
+            match self.try_read_for_task(How::Wait) {
+                Some(guard) => {
+                    // Under the read lock no publish can happen: the flag is set before the
+                    // next publish reads the word.
+                    let must_wait = word.register_task(seen);
+                    drop(guard);
+                    if !must_wait {
+                        return Poll::Ready(());
+                    }
                 }
+                // Piggyback: the next publish wakes the Event.
+                None if word.waiting_at(seen) => {}
+                None => match self.sleep_until_released(&mut registration.waiter, cx) {
+                    Blocked::Sleeps => {
+                        registration.for_release = true;
+                        return Poll::Pending;
+                    }
+                    Blocked::Retry => continue,
+                    Blocked::Repoll => return repoll(cx),
+                },
             }
-            None if word.waiting_at(seen) => {} // piggyback: the next publish wakes the Event
-            None => {
-                // A writer holds the lock and nobody registered for `seen`: registering now
-                // could be overwritten by its publish. Try again after a trip through the
-                // executor.
-                return repoll(cx);
-            }
+            return if registration
+                .waiter
+                .park(cx.waker(), || word.moved_past(seen))
+            {
+                Poll::Ready(())
+            } else {
+                registration.for_release = false;
+                Poll::Pending
+            };
         }
-        if waiter.park(cx.waker(), || word.moved_past(seen)) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        repoll(cx)
     }
 
     /// Waits until the version moves past `seen` or the `Shared` is closed; `false` if
@@ -239,10 +253,60 @@ impl<T: ?Sized> Shared<T> {
     }
 }
 
+/// How often one poll retries a read that a writer's release let through, only to find
+/// another writer holding the lock: then the poll gives up and asks to be polled again.
+pub(super) const RETRIES: usize = 4;
+
 /// Asks to be polled again at once: for a future that cannot make progress now but has no
-/// registration that a publish would wake (another thread's writer holds the lock).
+/// registration that a publish or a release would wake (see "What remains" in
+/// `crate::shared::release`).
 pub(super) fn repoll<R>(cx: &mut Context<'_>) -> Poll<R> {
     repoll_hint();
     cx.waker().wake_by_ref();
     Poll::Pending
+}
+
+/// A future's registration with its `Shared`: its place in the `Event`, its count among the
+/// async users (`crate::shared::release::AsyncUse`), and what its slot was last filled for.
+pub(crate) struct Registration<'a> {
+    pub(super) waiter: AsyncWaiter<'a>,
+    _user: AsyncUse<'a>,
+    /// The slot was last filled to wait for a writer's release: no publish owes the
+    /// `notify_all` that would free it, so the future frees it itself when it completes.
+    pub(super) for_release: bool,
+}
+
+impl<'a> Registration<'a> {
+    pub(super) fn new<T: ?Sized>(shared: &'a Shared<T>) -> Self {
+        Registration {
+            waiter: AsyncWaiter::new(&shared.core().event),
+            _user: AsyncUse::new(shared),
+            for_release: false,
+        }
+    }
+
+    /// The wait completed: lets go of the slot, without the mutex when `published` (the
+    /// version moved past every version this future registered at, so that publish owes the
+    /// `notify_all` that frees the slot; see `AsyncWaiter::forget`), else by freeing it.
+    pub(super) fn finish(&mut self, published: bool) {
+        if published && !self.for_release {
+            self.waiter.forget();
+        } else {
+            self.waiter.leave();
+        }
+    }
+
+    /// Whether the future holds a slot.
+    pub(super) fn is_parked(&self) -> bool {
+        self.waiter.is_parked()
+    }
+}
+
+impl fmt::Debug for Registration<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("parked", &self.is_parked())
+            .field("for_release", &self.for_release)
+            .finish()
+    }
 }

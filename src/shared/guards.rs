@@ -5,11 +5,12 @@
 //! The guards have no `Drop` of their own: the work around unlocking lives in fields, and Rust
 //! drops fields in declaration order. A modify or write guard is
 //! `{ exclusive, inner, (wake) }`: `exclusive` forgets the owner (and poisons on unwinding)
-//! while the lock is still held, `inner` unlocks, `wake` wakes parked pullers after the
-//! unlock. Without a `Drop` of their own the guards can be taken apart by value, which is how
+//! while the lock is still held, `inner` unlocks, `wake` does what the writer owes after the
+//! unlock (wakes parked pullers; the release check of `super::release`). Without a `Drop` of their own the guards can be taken apart by value, which is how
 //! `upgrade` / `downgrade` convert them, with no `Option` on the access path.
 
 use super::owner::{reads::ReadMark, would_deadlock, Held, TRACK_WRITERS};
+use super::state::{self, Owed, OWES_WAKE};
 use super::Core;
 use crate::deadline::Deadline;
 use crate::lock_order::{self, HeldMark, How, LockRef};
@@ -68,7 +69,8 @@ pub struct WriteGuard<'a, T: ?Sized> {
     exclusive: Exclusive<'a>,
     /// Dropped second: unlocks.
     inner: RwLockWriteGuard<'a, T>,
-    /// Dropped last: wakes parked pullers if this guard's publish found any.
+    /// Dropped last: wakes parked pullers if this guard's publish found any (and does the
+    /// release check for futures, see `super::release`).
     wake: Wake<'a>,
 }
 
@@ -145,9 +147,10 @@ extern "C" fn panicking_nounwind() -> bool {
 #[inline(never)]
 extern "C" fn release_slow(core: &Core, flags: u8) {
     if flags & POISON_ON_UNWIND != 0 && thread_panicking() {
-        // A panic out of `poison` (a waker's, in `wake_waiters`) is a second panic while
-        // unwinding, which aborts the process: the bomb makes that explicit, so no unwinding
-        // ever leaves this `extern "C"` function (undefined before Rust 1.81).
+        // `poison` runs no user code (the wake it owes happens after the unlock, in the
+        // guard's `Wake`) and does not panic; should it ever, that would be a second panic
+        // while unwinding: the bomb makes the abort explicit, so no unwinding ever leaves this
+        // `extern "C"` function (undefined before Rust 1.81).
         let bomb = AbortOnUnwind;
         poison(core, flags & PUBLISHED != 0);
         std::mem::forget(bomb);
@@ -177,25 +180,35 @@ impl Drop for AbortOnUnwind {
 #[inline(never)]
 fn poison(core: &Core, published: bool) {
     core.version.poison();
-    if !published && core.version.publish() {
+    if !published {
         // Only here (a panicking `push_if` closure, before it could publish) is a publish
-        // made by this field, which cannot reach the guard's `Wake`: wake now. The woken
-        // pullers block on the lock for the moment until it is released.
-        core.wake_waiters();
+        // made by this field. It cannot reach the guard's `Wake`, so `push_if` armed that to
+        // wake the waiters after the unlock (`WriteGuard::apply_unpublished`): waiters are
+        // woken after the lock is released, as every publish promises.
+        core.version.publish();
     }
 }
 
-/// Wakes the parked pullers of `Some(core)` after the lock is released (`None`: nobody to
-/// wake, the common case).
+/// What the write guard owes after the lock is released (`Core::after_write`): nothing, the
+/// common case, unless its publish found parked pullers or futures use this `Shared`.
 struct Wake<'a> {
-    pending: Option<&'a Core>,
+    core: &'a Core,
+    /// From the publish (`PUBLISHED` and what it found), or 0 if the guard did not publish.
+    owed: Owed,
 }
 
 impl Drop for Wake<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(core) = self.pending {
-            core.wake_waiters();
+        // A guard that did not publish learns after the unlock whether futures use this
+        // `Shared` (see `super::release`); a publish said so under the lock.
+        let owed = if self.owed == 0 {
+            self.core.version.release_check_due()
+        } else {
+            self.owed
+        };
+        if owed & !state::PUBLISHED != 0 {
+            self.core.after_write(owed);
         }
     }
 }
@@ -462,7 +475,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         WriteGuard {
             exclusive: Exclusive::claim(core, Held::Write, order),
             inner,
-            wake: Wake { pending: None },
+            wake: Wake { core, owed: 0 },
         }
     }
 
@@ -498,7 +511,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         WriteGuard {
             exclusive,
             inner,
-            wake: Wake { pending: None },
+            wake: Wake { core, owed: 0 },
         }
     }
 
@@ -514,15 +527,24 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         result
     }
 
+    /// `apply` on a guard that has not published (`push_if`): should `f` panic, the
+    /// poisoning publish (`Exclusive::poison`) finds the waiters, and this guard's `Wake`
+    /// wakes them after the unlock.
+    pub(super) fn apply_unpublished<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> R {
+        let owed = self.wake.owed;
+        self.wake.owed |= OWES_WAKE;
+        let result = self.apply(f);
+        self.wake.owed = owed;
+        result
+    }
+
     /// The one publish path: bump the version under the write lock (once per guard) and
-    /// remember whether someone must be woken after the lock is released.
+    /// remember what is owed after the lock is released.
     #[inline]
     pub(super) fn publish(&mut self) {
         if self.exclusive.flags & PUBLISHED == 0 {
             self.exclusive.flags |= PUBLISHED;
-            if self.exclusive.core.version.publish() {
-                self.wake.pending = Some(self.exclusive.core);
-            }
+            self.wake.owed = self.exclusive.core.version.publish();
         }
     }
 
@@ -546,10 +568,8 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
     /// Closes the `Shared` (see [`Shared::close`](crate::Shared::close)), waking parked
     /// waiters once the lock is released, as a publish does. `true` if this call closed it.
     pub(crate) fn close(&mut self) -> bool {
-        let (closed_now, waiting) = self.exclusive.core.version.close();
-        if waiting {
-            self.wake.pending = Some(self.exclusive.core);
-        }
+        let (closed_now, owed) = self.exclusive.core.version.close();
+        self.wake.owed = owed;
         closed_now
     }
 

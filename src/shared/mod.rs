@@ -6,9 +6,11 @@
 
 mod guards;
 mod owner;
+mod release;
 mod state;
 
 pub use guards::{ModifyGuard, ReadGuard, WriteGuard};
+pub(crate) use release::{AsyncUse, Blocked};
 
 use crate::deadline::{bounded, Deadline};
 use crate::lock_order::{self, How};
@@ -83,14 +85,6 @@ impl Core {
             Some(guard) => would_deadlock(call, guard),
             None => true,
         }
-    }
-
-    /// Wakes every parked waiter. Called after the write lock is released, and only when a
-    /// publish found the `WAITING` flag set.
-    #[cold]
-    #[inline(never)]
-    fn wake_waiters(&self) {
-        self.event.notify_all();
     }
 }
 
@@ -670,7 +664,7 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub fn push_if(&self, f: impl FnOnce(&mut T) -> bool) -> bool {
         let mut guard = self.write_as("push_if()");
-        let changed = guard.apply(f);
+        let changed = guard.apply_unpublished(f);
         if changed {
             guard.publish();
         }
@@ -835,15 +829,27 @@ impl<T> From<T> for Shared<T> {
 }
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Shared<T> {
-    /// Never blocks: shows `<locked>` if a writer holds the lock.
+    /// Never blocks: shows `<locked>` if a writer holds the lock. `waiting: true` when a
+    /// waiter (a blocked `wait` / `wait_until`, or a pending future) has announced itself for
+    /// the current version: the next publish wakes the waiters.
+    ///
+    /// ```
+    /// let s = pushpull::Shared::new(1);
+    /// assert_eq!(
+    ///     format!("{s:?}"),
+    ///     "Shared { value: 1, version: Version(0), poisoned: false, waiting: false }"
+    /// );
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Shared");
         match self.lock.try_read() {
             Some(value) => d.field("value", &&*value),
             None => d.field("value", &format_args!("<locked>")),
         };
-        d.field("version", &self.version())
+        let version = self.version();
+        d.field("version", &version)
             .field("poisoned", &self.is_poisoned())
+            .field("waiting", &self.core.version.waiting_at(version))
             .finish()
     }
 }

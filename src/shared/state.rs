@@ -1,38 +1,71 @@
-//! The version word of a `Shared`: its version, its poison flag, its closed flag and its
-//! "someone is parked" flag, packed in one atomic so that a publish is one load and one store.
+//! The version word of a `Shared`: its version, its poison flag, its "someone is parked" flag,
+//! the two flags of the async waiters' release protocol and its closed flag, packed in one
+//! atomic so that a publish is one load and one store.
 //!
 //! # Invariant
 //!
-//! The word is only *stored* by a thread holding the write lock (`publish`, `poison`,
-//! `clear_poison`, `close`), and only *read-modify-written* (`register_waiter`) by a thread holding a
-//! read lock. The two kinds of access exclude each other through the lock, so a publisher
-//! never overwrites a registration it did not see, and a publish needs no atomic
-//! read-modify-write: the writer is alone.
+//! The word is only *stored* by a thread holding the write lock (`publish`; `close` and the
+//! poison flag use read-modify-writes there, being cold), and only
+//! *read-modify-written* by a thread holding a read lock (`register_waiter`,
+//! `register_task`), with two exceptions made for futures (`crate::shared::release`): while
+//! `ASYNC` is set, futures set `RELEASE_WAIT` without a lock (under the `Event`'s mutex),
+//! every writer that saw `ASYNC` publishes with a read-modify-write and reads `RELEASE_WAIT`
+//! after its unlock with one, and a notifier clears it under the `Event`'s mutex. The two kinds of access exclude each other through the lock, so a publisher never
+//! overwrites a registration it did not see, and a publish with `ASYNC` clear needs no atomic
+//! read-modify-write: the writer is alone (a future sets `RELEASE_WAIT` only by a
+//! compare-exchange that finds `ASYNC` set, and `ASYNC` is set only under a read lock, so
+//! every writer after that sees it).
 
 use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::untracked::AtomicUsize;
 use crate::Version;
 
 /// Set while the last publish left a poisoned value behind (see `Shared::is_poisoned`).
 const POISONED: u64 = 0b01;
-/// Set by a waiter, under a read lock, before it parks; cleared by the next publish (or the
-/// close), which then wakes everyone parked.
+/// Set by a waiter, under a read lock, before it parks; cleared by the next publish, which
+/// then wakes everyone parked.
 const WAITING: u64 = 0b10;
-/// Set once by `close`, never cleared: no publish can follow, and every wait for a change
-/// ends (see `Shared::close`).
-const CLOSED: u64 = 0b100;
+/// Set (under a read lock) while futures use this `Shared`: writers that see it publish with
+/// a read-modify-write and check `RELEASE_WAIT` after their unlock. Cleared by a publish that
+/// finds no future counted in `async_users`. See `crate::shared::release`.
+const ASYNC: u64 = 0b100;
+/// Set (lock-free, under the `Event`'s mutex, only while `ASYNC` is set) by a future that
+/// could not read because a writer holds the lock; the next writer's release sees it and
+/// wakes the `Event`'s tasks, clearing it under the mutex.
+const RELEASE_WAIT: u64 = 0b1000;
+/// Set once by `close` (under the write lock), never cleared: no write can follow, and every
+/// wait for a change ends (see `crate::close`).
+const CLOSED: u64 = 0b1_0000;
 /// The version lives above the flag bits.
-const VERSION_SHIFT: u32 = 3;
+const VERSION_SHIFT: u32 = 5;
 /// What one publish adds to the word.
 const ONE_VERSION: u64 = 1 << VERSION_SHIFT;
 
+/// What a writer owes once it released the lock (`Core::after_write`): a bit set.
+pub(crate) type Owed = u8;
+/// Its publish found `WAITING`: wake the `Event` (threads and tasks).
+pub(crate) const OWES_WAKE: Owed = 1;
+/// It saw `ASYNC`: clear `RELEASE_WAIT` by a read-modify-write after the unlock, and wake the
+/// tasks if it was set.
+pub(crate) const OWES_RELEASE: Owed = 2;
+/// It published: what it owes is known from the publish (no look at `ASYNC` after the
+/// unlock). Owes nothing by itself.
+pub(crate) const PUBLISHED: Owed = 4;
+
 pub(crate) struct VersionWord {
     word: AtomicU64,
+    /// Futures of this `Shared` alive that set `ASYNC` (`release::AsyncUse`): a publish keeps
+    /// `ASYNC` while there are some. A heuristic for how long to keep paying the careful
+    /// path, never needed for correctness (see `crate::shared::release`), so an untracked
+    /// atomic under loom.
+    async_users: AtomicUsize,
 }
 
 impl VersionWord {
     pub(crate) fn new() -> Self {
         VersionWord {
             word: AtomicU64::new(0),
+            async_users: AtomicUsize::new(0),
         }
     }
 
@@ -67,69 +100,132 @@ impl VersionWord {
         word >> VERSION_SHIFT != seen.0 || word & CLOSED != 0
     }
 
-    /// Bumps the version by one and clears `WAITING`. Caller holds the write lock, which it
-    /// could not have taken once the `Shared` was closed (`closed_under_lock`). Returns
-    /// whether someone was parked, i.e. whether the caller must wake them once it has
-    /// unlocked.
-    #[inline]
-    pub(crate) fn publish(&self) -> bool {
-        // Relaxed load: every store to the word happens under the write lock we hold, and the
-        // registrations (RMW under a read lock) happened before our lock acquisition, so this
-        // load sees the latest value.
-        let word = self.word.load(Ordering::Relaxed);
-        debug_assert!(
-            word & CLOSED == 0,
-            "pushpull::Shared: a publish after close"
-        );
-        debug_assert!(
-            word < u64::MAX - ONE_VERSION,
-            "pushpull::Shared: version overflow"
-        );
-        // Release: a thread that observes the new version (lock-free `version`/`has_changed`)
-        // also observes what was written before it.
-        self.word
-            .store((word + ONE_VERSION) & !WAITING, Ordering::Release);
-        word & WAITING != 0
-    }
-
-    /// Marks the value poisoned. Caller holds the write lock.
-    pub(crate) fn poison(&self) {
-        // Relaxed load / Release store: as in `publish` (we hold the write lock).
-        let word = self.word.load(Ordering::Relaxed);
-        self.word.store(word | POISONED, Ordering::Release);
-    }
-
-    /// Clears the poison flag. Caller holds the write lock.
-    pub(crate) fn clear_poison(&self) {
-        // Relaxed load / Release store: as in `publish` (we hold the write lock).
-        let word = self.word.load(Ordering::Relaxed);
-        self.word.store(word & !POISONED, Ordering::Release);
-    }
-
     /// Whether the `Shared` is closed, for a caller that holds the write lock (or the modify
     /// lock, which keeps `close` out as well): the flag cannot change until it lets go.
     #[inline]
     pub(crate) fn closed_under_lock(&self) -> bool {
-        // Relaxed: `close` stores the flag under the write lock, which the caller's lock
+        // Relaxed: `close` sets the flag under the write lock, which the caller's lock
         // acquisition is ordered after.
         self.word.load(Ordering::Relaxed) & CLOSED != 0
     }
 
-    /// Sets `CLOSED` (and clears `WAITING`). Caller holds the write lock. Returns whether this
-    /// call closed it (`false`: it was closed already) and whether someone was parked, whom
-    /// the caller must wake once it has unlocked, exactly as after a publish.
-    pub(crate) fn close(&self) -> (bool, bool) {
-        // Relaxed load / Release store: as in `publish` (we hold the write lock). Release: a
-        // thread that sees `CLOSED` (lock-free) sees every publish made before it.
+    /// Bumps the version by one and clears `WAITING`. Caller holds the write lock. Returns
+    /// what the caller owes once it has unlocked: a wake if someone was parked, the release
+    /// check if futures use this `Shared`.
+    #[inline]
+    pub(crate) fn publish(&self) -> Owed {
+        // Relaxed load: every store to the word happens under the write lock we hold, and the
+        // registrations (RMW under a read lock) happened before our lock acquisition, so this
+        // load sees the latest value, `ASYNC` included.
         let word = self.word.load(Ordering::Relaxed);
-        self.word
-            .store((word | CLOSED) & !WAITING, Ordering::Release);
-        (word & CLOSED == 0, word & WAITING != 0)
+        debug_assert!(
+            word < u64::MAX - ONE_VERSION,
+            "pushpull::Shared: version overflow"
+        );
+        // The writer could not have taken the write lock of a closed `Shared`
+        // (`Shared::write_as`).
+        debug_assert!(
+            word & CLOSED == 0,
+            "pushpull::Shared: a publish after close"
+        );
+        if word & ASYNC != 0 {
+            return self.publish_async(word);
+        }
+        // Release: a thread that observes the new version (lock-free `version`/`has_changed`)
+        // also observes what was written before it. `RELEASE_WAIT` is cleared too: with
+        // `ASYNC` clear no future relies on it (see the module docs), and a stale one would
+        // only cost a spurious wake-up later.
+        self.word.store(
+            (word + ONE_VERSION) & !(WAITING | RELEASE_WAIT),
+            Ordering::Release,
+        );
+        if word & WAITING != 0 {
+            PUBLISHED | OWES_WAKE
+        } else {
+            PUBLISHED
+        }
+    }
+
+    /// `publish` while futures use this `Shared`: a read-modify-write, because a future may
+    /// set `RELEASE_WAIT` at any moment (the store would overwrite it). Keeps `ASYNC` while
+    /// `async_users` counts a future, and while `RELEASE_WAIT` is set (a future waits for a
+    /// release: the writers after this one must keep checking, see `crate::shared::release`).
+    #[cold]
+    #[inline(never)]
+    fn publish_async(&self, mut word: u64) -> Owed {
+        // Relaxed: a count incremented under a read lock happened before our write lock was
+        // taken, so it is seen; a stale non-zero only keeps `ASYNC` one publish longer.
+        let unused = self.async_users.load(Ordering::Relaxed) == 0;
+        loop {
+            let clear = if unused && word & RELEASE_WAIT == 0 {
+                ASYNC
+            } else {
+                0
+            };
+            let next = (word + ONE_VERSION) & !(WAITING | clear);
+            // Release on success: as the store in `publish`. Relaxed on failure: only retried
+            // with the fresh value (a future's `RELEASE_WAIT`, which is kept).
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    let wake = if word & WAITING != 0 { OWES_WAKE } else { 0 };
+                    return PUBLISHED | OWES_RELEASE | wake;
+                }
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Sets `CLOSED` and clears `WAITING`, as a publish does without moving the version.
+    /// Caller holds the write lock. Returns whether this call closed it (`false`: it was
+    /// closed already) and what the caller owes once it has unlocked, exactly as after a
+    /// publish (a wake if someone was parked, the release check if futures use this
+    /// `Shared`).
+    pub(crate) fn close(&self) -> (bool, Owed) {
+        // Relaxed: a first guess for the compare-exchange. A read-modify-write (cold): a future
+        // may set `RELEASE_WAIT` at any moment while `ASYNC` is set.
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            // Release on success: a thread that sees `CLOSED` (lock-free) sees every publish
+            // made before it. Relaxed on failure: retried with the fresh value.
+            match self.word.compare_exchange_weak(
+                word,
+                (word | CLOSED) & !WAITING,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(current) => word = current,
+            }
+        }
+        let mut owed = PUBLISHED;
+        if word & WAITING != 0 {
+            owed |= OWES_WAKE;
+        }
+        if word & ASYNC != 0 {
+            owed |= OWES_RELEASE;
+        }
+        (word & CLOSED == 0, owed)
+    }
+
+    /// Marks the value poisoned. Caller holds the write lock.
+    pub(crate) fn poison(&self) {
+        // Release: as a publish (the flag is read lock-free by `is_poisoned`). A
+        // read-modify-write, so that a future's `RELEASE_WAIT` is never overwritten (cold).
+        self.word.fetch_or(POISONED, Ordering::Release);
+    }
+
+    /// Clears the poison flag. Caller holds the write lock.
+    pub(crate) fn clear_poison(&self) {
+        // Release: as `poison`; a read-modify-write for the same reason.
+        self.word.fetch_and(!POISONED, Ordering::Release);
     }
 
     /// Whether the version is still `seen` and a waiter has announced itself for it: then the
-    /// publish that moves the version past `seen` (or the close) will wake the `Event`. Needs
-    /// no lock: only a publish or the close clears `WAITING`, and each ends the wait.
+    /// publish that moves the version past `seen` will wake the `Event`. Needs no lock: only
+    /// a publish clears `WAITING`, and that publish is the one that moves the version.
     #[inline]
     pub(crate) fn waiting_at(&self, seen: Version) -> bool {
         // Acquire: as in `version`. The flag read here was set by an RMW under a read lock,
@@ -141,8 +237,8 @@ impl VersionWord {
     }
 
     /// Announces a parked waiter unless the version already moved past `seen` or the `Shared`
-    /// is closed. Caller holds a read lock, which keeps every publisher (and `close`) out while
-    /// this runs. Returns `false` when there is no need to park.
+    /// is closed. Caller holds a read lock, which keeps every publisher (and `close`) out
+    /// while this runs. Returns `false` when there is no need to park.
     pub(crate) fn register_waiter(&self, seen: Version) -> bool {
         // AcqRel: Acquire to see the newest version (all publishes before our read lock are
         // visible anyway through the lock); Release so that the publisher that later reads
@@ -150,6 +246,101 @@ impl VersionWord {
         // register concurrently, so this must be a read-modify-write.
         let word = self.word.fetch_or(WAITING, Ordering::AcqRel);
         word >> VERSION_SHIFT == seen.0 && word & CLOSED == 0
+    }
+
+    /// `register_waiter` for a future: sets `ASYNC` in the same step (see
+    /// `crate::shared::release`). Caller holds a read lock.
+    pub(crate) fn register_task(&self, seen: Version) -> bool {
+        // AcqRel: as `register_waiter`.
+        let word = self.word.fetch_or(WAITING | ASYNC, Ordering::AcqRel);
+        word >> VERSION_SHIFT == seen.0 && word & CLOSED == 0
+    }
+
+    // ---- the async waiters' release protocol (`crate::shared::release`) ----
+
+    /// Whether futures use this `Shared` (`ASYNC`), as a writer that did not publish sees it
+    /// after its unlock: `OWES_RELEASE` if so. A later writer may have cleared it since; that
+    /// writer saw it under its lock and does the release check itself.
+    #[inline]
+    pub(crate) fn release_check_due(&self) -> Owed {
+        // Relaxed: `ASYNC` was set, if at all, before this writer took its lock (set under a
+        // read lock, ordered by the lock); see `crate::shared::release` for the proof.
+        if self.word.load(Ordering::Relaxed) & ASYNC != 0 {
+            OWES_RELEASE
+        } else {
+            0
+        }
+    }
+
+    /// A writer's release, after its unlock: whether `RELEASE_WAIT` is set (then futures wait
+    /// for this release: wake the tasks, and clear it under the `Event`'s mutex with
+    /// `clear_release_waiters`).
+    pub(crate) fn release_waiters(&self) -> bool {
+        // A read-modify-write that changes nothing, AcqRel: the unlock is sequenced before it
+        // (Release), and a future's `set_release_waiter` is ordered before or after it on this
+        // word: before, and this sees the flag; after, and that future's Acquire sees the
+        // unlock (see `crate::shared::release`). A plain load would be the store→load pattern
+        // that needs a SeqCst fence.
+        self.word.fetch_or(0, Ordering::AcqRel) & RELEASE_WAIT != 0
+    }
+
+    /// Clears `RELEASE_WAIT`. Caller holds the `Event`'s mutex and wakes every task waiting
+    /// there in the same notification (see `crate::shared::release`).
+    pub(crate) fn clear_release_waiters(&self) {
+        // Relaxed: ordered with every `set_release_waiter` by the Event's mutex, under which
+        // both run; a read-modify-write, so that no concurrent publish or flag is lost.
+        self.word.fetch_and(!RELEASE_WAIT, Ordering::Relaxed);
+    }
+
+    /// A future that could not read announces that it waits for the writer's release: sets
+    /// `RELEASE_WAIT` if `ASYNC` is set; `false` (nothing set) if it is not, when no writer
+    /// would look. Caller holds the `Event`'s mutex and stores its waker in the same critical
+    /// section.
+    pub(crate) fn set_release_waiter(&self) -> bool {
+        // Relaxed: a first guess for the compare-exchange, which checks it.
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            if word & ASYNC == 0 {
+                return false;
+            }
+            // AcqRel on success, and always a write (even when `RELEASE_WAIT` is set already):
+            // its place on this word orders it with every writer's `release_waiters` (see that
+            // function). Relaxed on failure: retried with the fresh value.
+            match self.word.compare_exchange_weak(
+                word,
+                word | RELEASE_WAIT,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Whether `ASYNC` is set (a future created now needs no read lock to keep it so).
+    pub(crate) fn async_set(&self) -> bool {
+        // Relaxed: a hint (see `release::AsyncUse`); the protocol checks `ASYNC` by its own
+        // read-modify-writes.
+        self.word.load(Ordering::Relaxed) & ASYNC != 0
+    }
+
+    /// Sets `ASYNC`. Caller holds a read lock (so every later writer sees it).
+    pub(crate) fn set_async(&self) {
+        // Release: ordered before the read unlock, which the next writer's lock acquires.
+        self.word.fetch_or(ASYNC, Ordering::Release);
+    }
+
+    /// One more future counts as an async user (`release::AsyncUse`).
+    pub(crate) fn add_async_user(&self) {
+        // Relaxed: a heuristic count (see `async_users`).
+        self.async_users.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A counted future is gone.
+    pub(crate) fn remove_async_user(&self) {
+        // Relaxed: as `add_async_user`.
+        self.async_users.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -172,13 +363,18 @@ mod tests {
     fn publish_bumps_by_one_and_reports_and_clears_a_waiter() {
         let word = VersionWord::new();
         assert_eq!(word.version(), Version(0));
-        assert!(!word.publish(), "nobody registered");
+        assert_eq!(word.publish(), PUBLISHED, "nobody registered");
         assert_eq!(word.version(), Version(1));
         assert!(word.register_waiter(Version(1)), "unchanged: must park");
-        assert!(word.publish(), "the registered waiter must be woken");
+        assert_eq!(
+            word.publish(),
+            PUBLISHED | OWES_WAKE,
+            "the registered waiter must be woken"
+        );
         assert_eq!(word.version(), Version(2));
-        assert!(
-            !word.publish(),
+        assert_eq!(
+            word.publish(),
+            PUBLISHED,
             "the flag was cleared by the previous publish"
         );
     }
@@ -202,14 +398,18 @@ mod tests {
     }
 
     #[test]
-    fn close_ends_every_wait_refuses_registrations_and_reports_a_parked_waiter() {
+    fn close_ends_every_wait_refuses_registrations_and_reports_what_is_owed() {
         let word = VersionWord::new();
         word.publish();
         assert!(word.register_waiter(Version(1)));
         assert!(!word.moved_past(Version(1)));
-        assert_eq!(word.close(), (true, true), "closed now, a waiter to wake");
-        assert_eq!(word.close(), (false, false), "closing twice is a no-op");
-        assert!(word.is_closed());
+        assert_eq!(
+            word.close(),
+            (true, PUBLISHED | OWES_WAKE),
+            "closed now, a waiter to wake"
+        );
+        assert_eq!(word.close(), (false, PUBLISHED), "closing twice is a no-op");
+        assert!(word.is_closed() && word.closed_under_lock());
         assert_eq!(word.version(), Version(1), "closing publishes no version");
         assert!(
             word.moved_past(Version(1)),
@@ -219,15 +419,9 @@ mod tests {
             !word.register_waiter(Version(1)),
             "nobody parks after the close"
         );
+        assert!(!word.register_task(Version(1)), "no task either");
         assert!(!word.waiting_at(Version(1)), "nothing to piggyback on");
-    }
-
-    #[test]
-    fn closed_under_lock_reads_the_flag_close_sets() {
-        let word = VersionWord::new();
-        assert!(!word.closed_under_lock());
-        word.close();
-        assert!(word.closed_under_lock());
+        assert_eq!(word.close(), (false, PUBLISHED | OWES_WAKE | OWES_RELEASE));
         let err = std::panic::catch_unwind(|| written_after_close("push()")).unwrap_err();
         let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(msg.contains("push() after close()"), "{msg}");

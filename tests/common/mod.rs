@@ -175,6 +175,152 @@ pub fn while_written_elsewhere<T: Send + Sync, R>(
     })
 }
 
+/// Another thread's writer of a `Shared`, under the test's control: it holds the write lock
+/// from [`hold_write_lock`] until [`HeldWriter::release`].
+pub struct HeldWriter {
+    release: mpsc::Sender<bool>,
+    writer: thread::JoinHandle<()>,
+}
+
+/// Starts a thread that takes the write lock of `shared` and holds it; returns once it does.
+pub fn hold_write_lock<T: Send + Sync + 'static>(
+    shared: &std::sync::Arc<pushpull::Shared<T>>,
+    change: fn(&mut T),
+) -> HeldWriter {
+    let shared = std::sync::Arc::clone(shared);
+    let (held_tx, held_rx) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<bool>();
+    let writer = thread::spawn(move || {
+        let mut guard = shared.write();
+        held_tx.send(()).unwrap();
+        let publish = release_rx.recv_timeout(TIMEOUT).expect("never released");
+        if publish {
+            change(&mut guard); // the first mutable access publishes
+        }
+    });
+    held_rx
+        .recv_timeout(TIMEOUT)
+        .expect("writer never took the lock");
+    HeldWriter { release, writer }
+}
+
+impl HeldWriter {
+    /// Releases the lock, publishing first (the writer's `change`) if `publish`; returns once
+    /// the writer thread is done (its wake-ups delivered).
+    pub fn release(self, publish: bool) {
+        self.release.send(publish).unwrap();
+        self.writer.join().unwrap();
+    }
+}
+
+/// Another thread holding a read guard of `shared` until [`HeldReader::release`], and a
+/// writer queued behind it (`push(change)`): returns once the writer is queued, which plain
+/// readers see as `try_read` failing.
+pub struct QueuedWriter {
+    release: mpsc::Sender<()>,
+    reader: thread::JoinHandle<()>,
+    writer: thread::JoinHandle<()>,
+}
+
+/// See [`QueuedWriter`].
+pub fn queue_writer_behind_a_reader<T: Send + Sync + 'static>(
+    shared: &std::sync::Arc<pushpull::Shared<T>>,
+    change: fn(&mut T),
+) -> QueuedWriter {
+    let (held_tx, held_rx) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let reader = {
+        let shared = std::sync::Arc::clone(shared);
+        thread::spawn(move || {
+            let _read = shared.read();
+            held_tx.send(()).unwrap();
+            release_rx.recv_timeout(TIMEOUT).expect("never released");
+        })
+    };
+    held_rx
+        .recv_timeout(TIMEOUT)
+        .expect("reader never took the lock");
+    let writer = {
+        let shared = std::sync::Arc::clone(shared);
+        thread::spawn(move || shared.push(change))
+    };
+    let give_up = std::time::Instant::now() + TIMEOUT;
+    while shared.try_read().is_some() {
+        // Until the writer is queued (it then refuses new plain readers).
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the writer never queued"
+        );
+        thread::yield_now();
+    }
+    QueuedWriter {
+        release,
+        reader,
+        writer,
+    }
+}
+
+impl QueuedWriter {
+    /// Lets the reader go: the writer gets in and pushes. Returns once it did.
+    pub fn release(self) {
+        self.release.send(()).unwrap();
+        self.reader.join().unwrap();
+        self.writer.join().unwrap();
+    }
+}
+
+/// Spins (yielding) until `what` shows `waiting: true` in its `Debug` output: a waiter has
+/// announced itself (a `Shared` for its current version, a `WaitGroup` for its running
+/// round), so the next publish or last `done` must wake it. The deterministic form of "the
+/// waiter is parked"; bounded by [`TIMEOUT`].
+pub fn until_a_waiter_registered(what: &impl std::fmt::Debug) {
+    let give_up = std::time::Instant::now() + TIMEOUT;
+    while !format!("{what:?}").contains("waiting: true") {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "no waiter registered: {what:?}"
+        );
+        thread::yield_now();
+    }
+}
+
+/// This thread's id as the kernel knows it, for [`until_asleep`] (Linux: the target of
+/// `/proc/thread-self`, `/proc/<pid>/task/<tid>`).
+pub fn kernel_tid() -> u32 {
+    let link = std::fs::read_link("/proc/thread-self").expect("these tests need Linux's /proc");
+    link.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.parse().ok())
+        .expect("/proc/thread-self names a task")
+}
+
+/// Spins (yielding) until every thread in `tids` ([`kernel_tid`]s) is asleep in the kernel
+/// (state `S` in `/proc/self/task/<tid>/stat`): the deterministic form of "the waiter is
+/// parked" (or "the writer is blocked") for blocking tests. Call it once the threads have
+/// passed every other point where they could sleep (a barrier, a channel). Bounded by
+/// [`TIMEOUT`].
+pub fn until_asleep(tids: &[u32]) {
+    let give_up = std::time::Instant::now() + TIMEOUT;
+    for tid in tids {
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+                .expect("the thread is alive");
+            // `tid (comm) S ...`: the state follows the last `)`.
+            let state = stat[stat.rfind(')').expect("stat has a comm") + 1..]
+                .split_whitespace()
+                .next();
+            if state == Some("S") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < give_up,
+                "thread {tid} never went to sleep"
+            );
+            thread::yield_now();
+        }
+    }
+}
+
 /// A minimal executor: polls `future` on this thread, parking the thread between polls until
 /// its waker is woken. No runtime, no timer: wrap a call in [`bounded`] to bound it.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
