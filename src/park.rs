@@ -268,13 +268,16 @@ fn wait_slow(
         return ready();
     }
     match register() {
-        Some(true) if SPIN_BEFORE_PARKING => {
-            let parked = Instant::now();
+        Some(true) => {
+            // How long the park lasted teaches the spin policy (see "Long parks" in `spin`);
+            // not under loom, where nothing spins.
+            let parked = SPIN_BEFORE_PARKING.then(Instant::now);
             let woken = event.wait_while(|| !ready(), deadline.instant());
-            event.spin.parked(parked.elapsed());
+            if let Some(parked) = parked {
+                event.spin.parked(parked.elapsed());
+            }
             woken
         }
-        Some(true) => event.wait_while(|| !ready(), deadline.instant()),
         Some(false) => true,
         None => ready(),
     }

@@ -402,12 +402,18 @@ impl WaitGroup {
         // A task that holds a lock its group's workers take, and awaits the group, hangs the
         // same way as a blocked thread: the same order, recorded when the wait is created.
         lock_order::before_acquire(self.lock_ref(), How::WaitGroupWait, Location::caller());
-        // Acquire (in `round_now`): as in `wait_deadline` (a round already over synchronizes
-        // with its last `done`; otherwise the later polls acquire it).
-        let (round, start) = self.inner.round_now();
+        // Acquire: as in `wait_deadline` (a round already over synchronizes with its last
+        // `done`; otherwise the later polls acquire it). The round (three loads) only when
+        // there is one to wait for.
+        let round = if self.inner.word.load(Ordering::Acquire) & COUNT_MASK == 0 {
+            None
+        } else {
+            let (round, start) = self.inner.round_now();
+            (start & COUNT_MASK != 0).then_some(round)
+        };
         WaitGroupWait {
             inner: &self.inner,
-            round: (start & COUNT_MASK != 0).then_some(round),
+            round,
             waiter: AsyncWaiter::new(&self.inner.event),
             profile: profile::WaitProbe::new(),
         }
@@ -888,6 +894,38 @@ mod tests {
             "the running round is not over"
         );
         wg.done();
+    }
+
+    /// A `done` whose view of the word is stale (another round) records no milestone: it
+    /// would record one for the round running now, which may be nowhere near a milestone.
+    #[test]
+    fn a_done_records_a_milestone_only_for_the_round_it_ends() {
+        let wg = WaitGroup::starting_at_round(MILESTONE - 5);
+        wg.add(1);
+        let before = wg.inner.milestone.load(Ordering::Relaxed);
+        // What a `done` that last read the word in round MILESTONE - 1 would pass.
+        let stale = ((MILESTONE - 1) % ROUNDS_IN_WORD) << GENERATION_SHIFT | 1;
+        wg.inner.reach_milestone(stale);
+        assert_eq!(wg.inner.milestone.load(Ordering::Relaxed), before);
+        wg.done();
+    }
+
+    /// A `done` stores the milestone before its compare-exchange, which may then lose to an
+    /// `add`: the milestone is one round ahead of the running round, which has not ended.
+    #[test]
+    fn a_milestone_stored_ahead_of_its_round_does_not_end_it() {
+        let wg = WaitGroup::starting_at_round(MILESTONE - 1);
+        wg.add(2);
+        let round = wg.round();
+        assert_eq!(round, MILESTONE - 1);
+        wg.inner.milestone.store(MILESTONE, Ordering::Relaxed);
+        assert!(!wg.inner.ended(round), "the round runs on");
+        assert!(wg.inner.register_waiter(round));
+        assert_eq!(wg.round(), round, "rebuilt from a milestone one ahead");
+        wg.done();
+        wg.done();
+        assert!(wg.inner.ended(round));
+        assert_eq!(wg.round(), MILESTONE);
     }
 
     #[test]

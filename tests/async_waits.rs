@@ -641,6 +641,15 @@ fn a_poll_during_a_write_piggybacks_on_a_standing_registration() {
         let (count, waker) = CountingWaker::new();
         let mut puller = shared.puller();
         let mut wait = puller.wait_async();
+        // A writer that does not publish: the registration stands, nothing to wake for.
+        let writer = common::hold_write_lock(&shared, |n| *n = 2);
+        assert!(poll_once(&mut wait, &waker).is_pending());
+        writer.release(false);
+        assert_eq!(
+            count.wakes(),
+            0,
+            "no publish: not woken (not even by the release)"
+        );
         let writer = common::hold_write_lock(&shared, |n| *n = 2);
         assert!(poll_once(&mut wait, &waker).is_pending());
         assert_eq!(count.wakes(), 0, "registered: no busy re-poll");

@@ -494,6 +494,14 @@ fn a_publish_nobody_waits_for_takes_no_lock_and_makes_no_call() {
     drop(crate::WriteGuard::downgrade(guard));
     assert_eq!(shared.version().get(), 6);
     assert_eq!(probe.snapshot(), (0, 0, 0), "(locks, signals, sleeps)");
+    // The same while a future of it is alive but registered nowhere (writers then publish by
+    // compare-exchange and do the release check: still no lock, no call).
+    let mut puller = shared.puller();
+    let wait = puller.wait_async();
+    shared.push(|n| *n += 1);
+    drop(shared.write()); // a write guard that does not publish
+    assert_eq!(probe.snapshot(), (0, 0, 0), "with a future alive");
+    drop(wait);
 }
 
 /// "A push only tasks wait for makes no futex call": the push takes the `Event`'s mutex to

@@ -301,12 +301,3 @@ impl<'a> Registration<'a> {
         self.waiter.is_parked()
     }
 }
-
-impl fmt::Debug for Registration<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registration")
-            .field("parked", &self.is_parked())
-            .field("for_release", &self.for_release)
-            .finish()
-    }
-}

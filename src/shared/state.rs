@@ -397,6 +397,38 @@ mod tests {
         assert!(!word.register_waiter(Version(0)));
     }
 
+    /// The release protocol's flags (see `crate::shared::release`): what a publish owes with
+    /// `ASYNC` set, when `ASYNC` is cleared, and `RELEASE_WAIT` set only while `ASYNC` is.
+    #[test]
+    fn the_release_protocol_flags() {
+        let word = VersionWord::new();
+        assert_eq!(word.release_check_due(), 0, "no future uses it");
+        assert!(!word.set_release_waiter(), "refused: no writer would look");
+        assert!(!word.release_waiters(), "and nothing was set");
+        word.set_async();
+        assert_eq!(word.release_check_due(), OWES_RELEASE);
+        word.add_async_user();
+        assert_eq!(word.publish(), PUBLISHED | OWES_RELEASE, "a CAS publish");
+        assert!(word.register_task(Version(1)));
+        assert_eq!(
+            word.publish(),
+            PUBLISHED | OWES_RELEASE | OWES_WAKE,
+            "and the parked waiter"
+        );
+        word.remove_async_user();
+        assert!(word.set_release_waiter());
+        assert!(word.release_waiters());
+        word.publish();
+        assert!(word.async_set(), "kept while RELEASE_WAIT is set");
+        assert!(word.release_waiters(), "a publish keeps RELEASE_WAIT");
+        word.clear_release_waiters();
+        assert!(!word.release_waiters());
+        assert_eq!(word.publish(), PUBLISHED | OWES_RELEASE, "it saw ASYNC");
+        assert!(!word.async_set(), "cleared: no future, no release waiter");
+        assert_eq!(word.publish(), PUBLISHED, "a plain publish again");
+        assert_eq!(word.version(), Version(5));
+    }
+
     #[test]
     fn close_ends_every_wait_refuses_registrations_and_reports_what_is_owed() {
         let word = VersionWord::new();
