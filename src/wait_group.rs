@@ -223,6 +223,7 @@ impl WaitGroup {
     /// });
     /// wg.wait();
     /// ```
+    #[inline]
     #[track_caller]
     pub fn token(&self) -> Token {
         self.add(1);
@@ -704,6 +705,7 @@ pub struct Token {
 }
 
 impl Drop for Token {
+    #[inline]
     fn drop(&mut self) {
         if thread_panicking() {
             // Relaxed... then Release by `done`: the increment is ordered before the `done`

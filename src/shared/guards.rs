@@ -10,7 +10,7 @@
 //! `upgrade` / `downgrade` convert them, with no `Option` on the access path.
 
 use super::owner::{reads::ReadMark, would_deadlock, Held, TRACK_WRITERS};
-use super::state::{self, Owed, OWES_WAKE};
+use super::state::{Entry, Owed, OWES_WAKE};
 use super::Core;
 use crate::deadline::Deadline;
 use crate::lock_order::{self, HeldMark, How, LockRef};
@@ -124,7 +124,8 @@ impl Drop for Exclusive<'_> {
             // Out of line, one call for both: with the `thread::panicking()` check (or the
             // profile's end of a timed hold) inline, the guard's drop glue grows past what
             // LLVM inlines, and every `write()` pays a call, a stack copy of the guard and its
-            // reloads instead (see BENCHMARKS.md, "Instruction counts").
+            // reloads instead (see BENCHMARKS.md, "Instruction counts"; tried again after the
+            // release protocol: 48 → 61 instructions for `write()`).
             release_slow(self.core, self.flags);
         }
     }
@@ -193,22 +194,16 @@ fn poison(core: &Core, published: bool) {
 /// common case, unless its publish found parked pullers or futures use this `Shared`.
 struct Wake<'a> {
     core: &'a Core,
-    /// From the publish (`PUBLISHED` and what it found), or 0 if the guard did not publish.
+    /// What the word said when the lock was taken (the release check, if futures use this
+    /// `Shared`), and what the publish found, if the guard published.
     owed: Owed,
 }
 
 impl Drop for Wake<'_> {
     #[inline]
     fn drop(&mut self) {
-        // A guard that did not publish learns after the unlock whether futures use this
-        // `Shared` (see `super::release`); a publish said so under the lock.
-        let owed = if self.owed == 0 {
-            self.core.version.release_check_due()
-        } else {
-            self.owed
-        };
-        if owed & !state::PUBLISHED != 0 {
-            self.core.after_write(owed);
+        if self.owed != 0 {
+            self.core.after_write(self.owed);
         }
     }
 }
@@ -468,6 +463,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
     pub(super) fn new(
         core: &'a Core,
         inner: RwLockWriteGuard<'a, T>,
+        entry: Entry,
         at: &'static Location<'static>,
     ) -> Self {
         core.profile.holding(at);
@@ -475,7 +471,10 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         WriteGuard {
             exclusive: Exclusive::claim(core, Held::Write, order),
             inner,
-            wake: Wake { core, owed: 0 },
+            wake: Wake {
+                core,
+                owed: entry.owed(),
+            },
         }
     }
 
@@ -508,10 +507,13 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         // upgrade, not the plain `write()`).
         core.owner.promote();
         exclusive.order.change(How::Upgrade, at);
+        // Read now that the upgrade is done: until then readers could come and go, and a
+        // future among them could set `ASYNC`.
+        let owed = core.version.on_entry().owed();
         WriteGuard {
             exclusive,
             inner,
-            wake: Wake { core, owed: 0 },
+            wake: Wake { core, owed },
         }
     }
 
@@ -544,7 +546,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
     pub(super) fn publish(&mut self) {
         if self.exclusive.flags & PUBLISHED == 0 {
             self.exclusive.flags |= PUBLISHED;
-            self.wake.owed = self.exclusive.core.version.publish();
+            self.wake.owed |= self.exclusive.core.version.publish();
         }
     }
 
@@ -569,7 +571,7 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
     /// waiters once the lock is released, as a publish does. `true` if this call closed it.
     pub(crate) fn close(&mut self) -> bool {
         let (closed_now, owed) = self.exclusive.core.version.close();
-        self.wake.owed = owed;
+        self.wake.owed |= owed;
         closed_now
     }
 

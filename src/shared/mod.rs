@@ -337,10 +337,11 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub(crate) fn write_as(&self, call: &'static str) -> WriteGuard<'_, T> {
         let (inner, timed) = self.lock_exclusive(call);
-        if self.core.version.closed_under_lock() {
+        let entry = self.core.version.on_entry();
+        if entry.closed() {
             refuse_closed(inner, call);
         }
-        WriteGuard::new(&self.core, inner, Location::caller()).timed(timed)
+        WriteGuard::new(&self.core, inner, entry, Location::caller()).timed(timed)
     }
 
     /// The write lock for `close()`, which a closed `Shared` still takes (closing twice is a
@@ -348,7 +349,8 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub(crate) fn write_to_close(&self) -> WriteGuard<'_, T> {
         let (inner, timed) = self.lock_exclusive("close()");
-        WriteGuard::new(&self.core, inner, Location::caller()).timed(timed)
+        let entry = self.core.version.on_entry();
+        WriteGuard::new(&self.core, inner, entry, Location::caller()).timed(timed)
     }
 
     /// The lock's own write guard, blocking: the one place `write()`, the push family and
@@ -434,10 +436,16 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     pub fn try_write(&self) -> Option<WriteGuard<'_, T>> {
         let inner = self.lock.try_write()?;
-        if self.core.version.closed_under_lock() {
+        let entry = self.core.version.on_entry();
+        if entry.closed() {
             return None;
         }
-        Some(WriteGuard::new(&self.core, inner, Location::caller()))
+        Some(WriteGuard::new(
+            &self.core,
+            inner,
+            entry,
+            Location::caller(),
+        ))
     }
 
     /// Reads, waiting at most `timeout` for a writer to leave. Returns `None` at once where
@@ -563,8 +571,9 @@ impl<T: ?Sized> Shared<T> {
             wait.gave_up();
             return None;
         };
-        let guard = WriteGuard::new(&self.core, inner, Location::caller()).waited(wait);
-        if self.core.version.closed_under_lock() {
+        let entry = self.core.version.on_entry();
+        let guard = WriteGuard::new(&self.core, inner, entry, Location::caller()).waited(wait);
+        if entry.closed() {
             return None;
         }
         Some(guard)

@@ -51,10 +51,10 @@
 //! read lock sees `ASYNC` under its lock (the lock orders them), and one that released it
 //! before that read lock was taken released it before F, whose Acquire makes the future's
 //! check see that. `ASYNC` is not cleared while `RELEASE_WAIT` is set, nor while a future is
-//! counted. A writer learns `ASYNC` from its publish (under the lock) or, if it did not
-//! publish, from a load after its unlock (`release_check_due`); that load misses `ASYNC` only
-//! if a later writer cleared it, which it does only with `RELEASE_WAIT` clear, i.e. after
-//! every future waiting for a release was woken.
+//! counted. A writer learns `ASYNC` when it takes the lock (`VersionWord::on_entry`, the
+//! load that also checks `CLOSED`): under the write lock nobody else can set `ASYNC` (that
+//! takes a read lock) or clear it (that takes a publish), so what it read holds until its
+//! unlock, published or not.
 //!
 //! A publish cannot overwrite `RELEASE_WAIT` either: a writer that saw `ASYNC` publishes by a
 //! read-modify-write, and one that did not cannot meet a concurrent F (F needs `ASYNC`).
@@ -63,8 +63,9 @@
 //!
 //! # What it costs
 //!
-//! A `Shared` no future uses: nothing (a write guard's drop reads the version word once more,
-//! after the unlock). While futures use it (`ASYNC` set): every publish is a compare-exchange
+//! A `Shared` no future uses: a test of `ASYNC` in each publish and the bit it makes owed
+//! kept with the guard (about 4 instructions a write; no extra load, no extra atomic
+//! read-modify-write, see BENCHMARKS.md, "Instruction counts"). While futures use it (`ASYNC` set): every publish is a compare-exchange
 //! instead of a store, and every write guard's release one more read-modify-write; a future
 //! pays a count increment when it is created and a decrement when it is dropped. A future
 //! that sleeps for a release is woken once per release of a writer it found holding the lock.

@@ -41,16 +41,34 @@ const VERSION_SHIFT: u32 = 5;
 /// What one publish adds to the word.
 const ONE_VERSION: u64 = 1 << VERSION_SHIFT;
 
-/// What a writer owes once it released the lock (`Core::after_write`): a bit set.
+/// What a writer owes once it released the lock (`Core::after_write`): a bit set, 0 for
+/// nothing (the common case). Each bit is the flag of the word it comes from, so that taking
+/// it is one `and` on the writer's fast path.
 pub(crate) type Owed = u8;
 /// Its publish found `WAITING`: wake the `Event` (threads and tasks).
-pub(crate) const OWES_WAKE: Owed = 1;
+pub(crate) const OWES_WAKE: Owed = WAITING as Owed;
 /// It saw `ASYNC`: clear `RELEASE_WAIT` by a read-modify-write after the unlock, and wake the
 /// tasks if it was set.
-pub(crate) const OWES_RELEASE: Owed = 2;
-/// It published: what it owes is known from the publish (no look at `ASYNC` after the
-/// unlock). Owes nothing by itself.
-pub(crate) const PUBLISHED: Owed = 4;
+pub(crate) const OWES_RELEASE: Owed = ASYNC as Owed;
+
+/// The version word as a writer found it on taking the write lock (`VersionWord::on_entry`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Entry(u64);
+
+impl Entry {
+    /// The `Shared` is closed: it takes no more writes.
+    #[inline]
+    pub(crate) fn closed(self) -> bool {
+        self.0 & CLOSED != 0
+    }
+
+    /// What the writer owes after its unlock whether or not it publishes: the release check
+    /// if futures use this `Shared` (`ASYNC`, see `crate::shared::release`).
+    #[inline]
+    pub(crate) fn owed(self) -> Owed {
+        (self.0 & ASYNC) as Owed
+    }
+}
 
 pub(crate) struct VersionWord {
     word: AtomicU64,
@@ -100,13 +118,23 @@ impl VersionWord {
         word >> VERSION_SHIFT != seen.0 || word & CLOSED != 0
     }
 
-    /// Whether the `Shared` is closed, for a caller that holds the write lock (or the modify
-    /// lock, which keeps `close` out as well): the flag cannot change until it lets go.
+    /// Whether the `Shared` is closed, for a caller that holds the modify lock (which keeps
+    /// `close` out, as the write lock does): the flag cannot change until it lets go.
     #[inline]
     pub(crate) fn closed_under_lock(&self) -> bool {
-        // Relaxed: `close` sets the flag under the write lock, which the caller's lock
-        // acquisition is ordered after.
-        self.word.load(Ordering::Relaxed) & CLOSED != 0
+        self.on_entry().closed()
+    }
+
+    /// The word as a writer finds it when it has just taken the write lock (or upgraded to
+    /// it): whether the `Shared` is closed, and whether futures use it. Neither can change
+    /// while the writer holds the lock, except by the writer itself: `CLOSED` and the clearing
+    /// of `ASYNC` are done under the write lock, and `ASYNC` is set under a read lock.
+    #[inline]
+    pub(crate) fn on_entry(&self) -> Entry {
+        // Relaxed: every change of these flags by another thread (`close`, a publish that
+        // clears `ASYNC`, a registration that sets it under a read lock) happened before the
+        // caller's lock acquisition, which orders this load after it.
+        Entry(self.word.load(Ordering::Relaxed))
     }
 
     /// Bumps the version by one and clears `WAITING`. Caller holds the write lock. Returns
@@ -139,20 +167,20 @@ impl VersionWord {
             (word + ONE_VERSION) & !(WAITING | RELEASE_WAIT),
             Ordering::Release,
         );
-        if word & WAITING != 0 {
-            PUBLISHED | OWES_WAKE
-        } else {
-            PUBLISHED
-        }
+        (word & WAITING) as Owed
     }
 
     /// `publish` while futures use this `Shared`: a read-modify-write, because a future may
     /// set `RELEASE_WAIT` at any moment (the store would overwrite it). Keeps `ASYNC` while
     /// `async_users` counts a future, and while `RELEASE_WAIT` is set (a future waits for a
     /// release: the writers after this one must keep checking, see `crate::shared::release`).
+    ///
+    /// `extern "C"`: it cannot unwind (a loop of atomic operations), and saying so gives the
+    /// inlined `publish` no unwinding edge, so a write guard kept in registers needs no copy
+    /// on the stack for a cleanup path (see `guards::panicking_nounwind`).
     #[cold]
     #[inline(never)]
-    fn publish_async(&self, mut word: u64) -> Owed {
+    extern "C" fn publish_async(&self, mut word: u64) -> Owed {
         // Relaxed: a count incremented under a read lock happened before our write lock was
         // taken, so it is seen; a stale non-zero only keeps `ASYNC` one publish longer.
         let unused = self.async_users.load(Ordering::Relaxed) == 0;
@@ -169,10 +197,7 @@ impl VersionWord {
                 .word
                 .compare_exchange_weak(word, next, Ordering::Release, Ordering::Relaxed)
             {
-                Ok(_) => {
-                    let wake = if word & WAITING != 0 { OWES_WAKE } else { 0 };
-                    return PUBLISHED | OWES_RELEASE | wake;
-                }
+                Ok(_) => return OWES_RELEASE | (word & WAITING) as Owed,
                 Err(current) => word = current,
             }
         }
@@ -200,13 +225,7 @@ impl VersionWord {
                 Err(current) => word = current,
             }
         }
-        let mut owed = PUBLISHED;
-        if word & WAITING != 0 {
-            owed |= OWES_WAKE;
-        }
-        if word & ASYNC != 0 {
-            owed |= OWES_RELEASE;
-        }
+        let owed = (word & (WAITING | ASYNC)) as Owed;
         (word & CLOSED == 0, owed)
     }
 
@@ -257,20 +276,6 @@ impl VersionWord {
     }
 
     // ---- the async waiters' release protocol (`crate::shared::release`) ----
-
-    /// Whether futures use this `Shared` (`ASYNC`), as a writer that did not publish sees it
-    /// after its unlock: `OWES_RELEASE` if so. A later writer may have cleared it since; that
-    /// writer saw it under its lock and does the release check itself.
-    #[inline]
-    pub(crate) fn release_check_due(&self) -> Owed {
-        // Relaxed: `ASYNC` was set, if at all, before this writer took its lock (set under a
-        // read lock, ordered by the lock); see `crate::shared::release` for the proof.
-        if self.word.load(Ordering::Relaxed) & ASYNC != 0 {
-            OWES_RELEASE
-        } else {
-            0
-        }
-    }
 
     /// A writer's release, after its unlock: whether `RELEASE_WAIT` is set (then futures wait
     /// for this release: wake the tasks, and clear it under the `Event`'s mutex with
@@ -363,18 +368,18 @@ mod tests {
     fn publish_bumps_by_one_and_reports_and_clears_a_waiter() {
         let word = VersionWord::new();
         assert_eq!(word.version(), Version(0));
-        assert_eq!(word.publish(), PUBLISHED, "nobody registered");
+        assert_eq!(word.publish(), 0, "nobody registered");
         assert_eq!(word.version(), Version(1));
         assert!(word.register_waiter(Version(1)), "unchanged: must park");
         assert_eq!(
             word.publish(),
-            PUBLISHED | OWES_WAKE,
+            OWES_WAKE,
             "the registered waiter must be woken"
         );
         assert_eq!(word.version(), Version(2));
         assert_eq!(
             word.publish(),
-            PUBLISHED,
+            0,
             "the flag was cleared by the previous publish"
         );
     }
@@ -402,17 +407,17 @@ mod tests {
     #[test]
     fn the_release_protocol_flags() {
         let word = VersionWord::new();
-        assert_eq!(word.release_check_due(), 0, "no future uses it");
+        assert_eq!(word.on_entry().owed(), 0, "no future uses it");
         assert!(!word.set_release_waiter(), "refused: no writer would look");
         assert!(!word.release_waiters(), "and nothing was set");
         word.set_async();
-        assert_eq!(word.release_check_due(), OWES_RELEASE);
+        assert_eq!(word.on_entry().owed(), OWES_RELEASE);
         word.add_async_user();
-        assert_eq!(word.publish(), PUBLISHED | OWES_RELEASE, "a CAS publish");
+        assert_eq!(word.publish(), OWES_RELEASE, "a CAS publish");
         assert!(word.register_task(Version(1)));
         assert_eq!(
             word.publish(),
-            PUBLISHED | OWES_RELEASE | OWES_WAKE,
+            OWES_RELEASE | OWES_WAKE,
             "and the parked waiter"
         );
         word.remove_async_user();
@@ -423,9 +428,9 @@ mod tests {
         assert!(word.release_waiters(), "a publish keeps RELEASE_WAIT");
         word.clear_release_waiters();
         assert!(!word.release_waiters());
-        assert_eq!(word.publish(), PUBLISHED | OWES_RELEASE, "it saw ASYNC");
+        assert_eq!(word.publish(), OWES_RELEASE, "it saw ASYNC");
         assert!(!word.async_set(), "cleared: no future, no release waiter");
-        assert_eq!(word.publish(), PUBLISHED, "a plain publish again");
+        assert_eq!(word.publish(), 0, "a plain publish again");
         assert_eq!(word.version(), Version(5));
     }
 
@@ -437,10 +442,10 @@ mod tests {
         assert!(!word.moved_past(Version(1)));
         assert_eq!(
             word.close(),
-            (true, PUBLISHED | OWES_WAKE),
+            (true, OWES_WAKE),
             "closed now, a waiter to wake"
         );
-        assert_eq!(word.close(), (false, PUBLISHED), "closing twice is a no-op");
+        assert_eq!(word.close(), (false, 0), "closing twice is a no-op");
         assert!(word.is_closed() && word.closed_under_lock());
         assert_eq!(word.version(), Version(1), "closing publishes no version");
         assert!(
@@ -453,7 +458,7 @@ mod tests {
         );
         assert!(!word.register_task(Version(1)), "no task either");
         assert!(!word.waiting_at(Version(1)), "nothing to piggyback on");
-        assert_eq!(word.close(), (false, PUBLISHED | OWES_WAKE | OWES_RELEASE));
+        assert_eq!(word.close(), (false, OWES_WAKE | OWES_RELEASE));
         let err = std::panic::catch_unwind(|| written_after_close("push()")).unwrap_err();
         let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(msg.contains("push() after close()"), "{msg}");
