@@ -348,7 +348,13 @@ impl<H: SharedHandle> PullerOf<H> {
     /// s.push(|v| v.push(4));
     /// assert_eq!(puller.pull_with(|v| v.len()), Some(4));
     /// ```
-    #[inline]
+    // Inline always where `pull_changed` is (below): the inliner otherwise weighs the two
+    // together and may keep this out of line, costing the unchanged check a call.
+    #[cfg_attr(any(debug_assertions, feature = "lock-order-check"), inline)]
+    #[cfg_attr(
+        not(any(debug_assertions, feature = "lock-order-check")),
+        inline(always)
+    )]
     #[track_caller]
     pub fn pull_with<R>(&mut self, f: impl FnOnce(&H::Value) -> R) -> Option<R> {
         if !self.has_changed() {
@@ -381,9 +387,8 @@ impl<H: SharedHandle> PullerOf<H> {
         let (seen, armed) = shared.core().version.version_armed();
         self.seen = seen;
         if armed {
-            shared
-                .core()
-                .pulled_armed(std::panic::Location::caller(), from);
+            let at = std::panic::Location::caller();
+            shared.core().pulled_armed(at, from);
         }
         f(&guard)
     }
@@ -481,17 +486,18 @@ impl<H: SharedHandle> PullerOf<H> {
         }
         let at = std::panic::Location::caller();
         let seen = &mut self.seen;
-        let from = *seen;
         let guard = self.handle.guard_with(|shared| {
             // As a pull: the profile's test of `ARMED` rides on the version read, and the
             // read's site is recorded out of line only then.
             let guard = shared.read_until_for_pull(deadline)?;
             // Under the read lock no publish can happen: this is the guard's own version.
             let (version, armed) = shared.core().version.version_armed();
-            *seen = version;
             if armed {
-                shared.core().pulled_armed(at, from);
+                // Before the update: the version seen so far is read from the puller, not
+                // kept in a register.
+                shared.core().pulled_armed(at, *seen);
             }
+            *seen = version;
             Some(guard)
         });
         Ok(guard)
