@@ -14,7 +14,8 @@
 //!   this event is sampled, it reads the holder's site and the clock; when the lock is
 //!   acquired, [`Wait::acquired`] charges the wait to the waiter's site (waited) and to the
 //!   holder's site (caused), and for the exclusive side starts timing the hold, which ends
-//!   in [`LockSlot::hold_ended`] when the guard is dropped.
+//!   in [`LockSlot::hold_ended`] when the guard is dropped (a write guard's: after its
+//!   unlock, with what else it owes; a modify guard's: before, flagged in the guard).
 //! * Waits for a publish and for a `WaitGroup` carry a [`WaitProbe`] that starts timing when
 //!   the wait first has to wait (sampled) and records when it ends or is dropped.
 //!
@@ -90,6 +91,9 @@ pub(crate) trait Classed {
 }
 
 /// What a `Shared` carries for the profile: its class and the site of its latest holder.
+/// `repr(C)`, the holder slot last: it sits next to the lock's state word (see
+/// `shared::Core`).
+#[repr(C)]
 pub(crate) struct LockSlot {
     created_at: Site,
     type_name: fn() -> &'static str,
@@ -117,6 +121,12 @@ impl LockSlot {
             type_name: std::any::type_name::<T>,
             holder: AtomicCell::new(unknown_holder()),
         }
+    }
+
+    /// The holder slot's address, for the layout test (`shared::profile_layout`).
+    #[cfg(test)]
+    pub(crate) fn holder_addr(&self) -> usize {
+        std::ptr::addr_of!(self.holder) as usize
     }
 
     /// Whether a `Shared` created now starts armed: while profiling is on.

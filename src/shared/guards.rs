@@ -148,6 +148,7 @@ extern "C" fn panicking_nounwind() -> bool {
 /// (`PROFILED`). `extern "C"`: no unwinding edge at the call site (see `panicking_nounwind`);
 /// nothing unwinds out of it (below).
 #[inline(never)]
+#[allow(clippy::bad_bit_mask)] // `PROFILED` is 0 where the profile does not record
 extern "C" fn release_slow(core: &Core, flags: u8) {
     if flags & POISON_ON_UNWIND != 0 {
         if thread_panicking() {

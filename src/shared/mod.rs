@@ -25,6 +25,13 @@ use std::fmt;
 use std::panic::Location;
 
 /// The part of a `Shared` that does not depend on `T`: version word, owner word, parking.
+///
+/// Where the profile records, `repr(C)` with the profile's slot last (and `Shared` too, the
+/// lock right after the core): the holder slot that every read and modify stores to then sits
+/// next to the lock's own state word, which they write anyway, so that readers on several
+/// cores do not make one more cache line travel (`profile::LockSlot::holding`). Elsewhere the
+/// layout is the compiler's, as before.
+#[cfg_attr(all(feature = "profile", not(loom)), repr(C))]
 pub(crate) struct Core {
     pub(crate) version: VersionWord,
     owner: Owner,
@@ -179,7 +186,9 @@ impl Core {
 /// assert_eq!(*counter.read(), 4000);
 /// assert_eq!(counter.version().get(), 4000);
 /// ```
+#[cfg_attr(all(feature = "profile", not(loom)), repr(C))]
 pub struct Shared<T: ?Sized> {
+    /// First, and the lock right after it, where the profile records (see `Core`).
     core: Core,
     lock: RwLock<T>,
 }
@@ -925,6 +934,24 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Shared<T> {
             .field("poisoned", &self.is_poisoned())
             .field("waiting", &self.core.version.waiting_at(version))
             .finish()
+    }
+}
+
+/// Where the profile records: the layout `Core` promises.
+#[cfg(all(test, feature = "profile", not(loom)))]
+mod profile_layout {
+    use super::*;
+
+    #[test]
+    fn the_holder_slot_sits_next_to_the_locks_state_word() {
+        let shared = Shared::new(0u64);
+        let slot = shared.core.profile.holder_addr();
+        let lock = std::ptr::addr_of!(shared.lock) as usize;
+        assert_eq!(slot + std::mem::size_of::<usize>(), lock);
+        // The lock's state word is the first word of the lock (parking_lot's `RwLock` puts
+        // its raw lock before the value): a read guard's deref points past it.
+        let guard = shared.read();
+        assert!(std::ptr::addr_of!(*guard) as usize > lock);
     }
 }
 

@@ -99,6 +99,7 @@ impl Core {
     /// docs), and `OWES_HOLD_END` (the contention profile times its hold).
     #[cold]
     #[inline(never)]
+    #[allow(clippy::bad_bit_mask)] // `OWES_HOLD_END` is 0 where the profile does not record
     pub(super) fn after_write(&self, owed: Owed) {
         // `RECORDS` first: where the profile is compiled out, no code at all (the bit is 0
         // there too). The end of a hold the profile times (the guard's acquisition waited and

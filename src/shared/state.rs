@@ -96,6 +96,7 @@ impl Entry {
 
     /// Armed for the contention profile: the writer records its site (`LockSlot::holding`).
     #[inline]
+    #[allow(clippy::bad_bit_mask)] // `ARMED` is 0 where the profile does not record
     pub(crate) fn armed(self) -> bool {
         self.0 & ARMED != 0
     }
@@ -155,6 +156,7 @@ impl VersionWord {
     /// The current version, and whether the word is armed for the profile (`ARMED`), from one
     /// load: what a pull reads under its read lock.
     #[inline]
+    #[allow(clippy::bad_bit_mask)] // `ARMED` is 0 where the profile does not record
     pub(crate) fn version_armed(&self) -> (Version, bool) {
         // Acquire: as in `version`.
         let word = self.word.load(Ordering::Acquire);
@@ -405,6 +407,7 @@ impl VersionWord {
 
 impl profile::Armed for VersionWord {
     #[inline]
+    #[allow(clippy::bad_bit_mask)] // `ARMED` is 0 where the profile does not record
     fn armed(&self) -> bool {
         // Relaxed: a hint for the profile, ordering nothing (see `ARMED`).
         ARMED != 0 && self.word.load(Ordering::Relaxed) & ARMED != 0
