@@ -169,7 +169,12 @@ impl LockSlot {
         let holder = if armed {
             Some(self.holder.load()).filter(|h| **h != *unknown_holder())
         } else {
-            switch.set_armed(true); // arm: later holders are recorded
+            // Arm: later holders are recorded. The slot first forgets what reads and modifies
+            // stored meanwhile: a writer that took the lock before the switch, unrecorded,
+            // may still hold it, and the waits it causes go to "(other)", not to a reader
+            // that left long ago.
+            self.holder.store(unknown_holder());
+            switch.set_armed(true);
             None
         };
         Wait {
