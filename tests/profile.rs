@@ -800,3 +800,89 @@ fn a_shared_created_before_enable_records_holders_from_its_first_contended_wait(
         .iter()
         .all(|s| s.site.map(|l| l.line()) != Some(first)));
 }
+
+/// Regression: reads record their site whether or not the `Shared` is armed (a plain store is
+/// cheaper than testing the switch), so arming must forget that site: a writer that took the
+/// lock before the switch (unrecorded) and still holds it is no reader's fault.
+#[test]
+fn arming_forgets_the_site_a_read_stored_before_it() {
+    let _turn = turn();
+    profile::disable();
+    let (shared, created) = new_counter();
+    let read_line = {
+        let (_read, line) = (shared.read(), line!());
+        line
+    };
+    profile::enable(ProfileConfig::default());
+    let (held_tx, held_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        let shared = &shared;
+        s.spawn(move || {
+            let _write = shared.write(); // not armed yet: its site is not recorded
+            held_tx.send(()).unwrap();
+            done_rx.recv_timeout(TIMEOUT).unwrap();
+        });
+        held_rx.recv_timeout(TIMEOUT).unwrap();
+        assert!(timed_write(shared).is_none(), "the writer holds the lock"); // arms it
+        assert!(timed_write(shared).is_none(), "the writer still holds it");
+        done_tx.send(()).unwrap();
+    });
+    let report = profile::report();
+    let class = class(&report, created);
+    let other = class
+        .sites
+        .iter()
+        .find(|s| s.site.is_none())
+        .expect("(other)");
+    assert_eq!(other.caused.contentions, 2, "{report}");
+    assert!(
+        class
+            .sites
+            .iter()
+            .all(|s| s.site.map(|l| l.line()) != Some(read_line)),
+        "charged to a read that had left: {report}"
+    );
+}
+
+/// A modify that had to wait has its hold timed, whether it ends as a modify guard (the flag
+/// in the guard) or after an upgrade (owed after the write guard's unlock): one hold each.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_contended_modify_has_its_hold_timed_upgraded_or_not() {
+    for upgrade in [false, true] {
+        let _turn = turn();
+        let (created, line) = bounded("contended modify", move || {
+            let (shared, created) = new_counter();
+            let shared = &shared;
+            let (held_tx, held_rx) = mpsc::channel();
+            let (release_tx, release_rx) = mpsc::channel::<()>();
+            thread::scope(|s| {
+                s.spawn(move || {
+                    let _modify = shared.modify();
+                    held_tx.send(()).unwrap();
+                    release_rx.recv_timeout(TIMEOUT).unwrap();
+                });
+                held_rx.recv_timeout(TIMEOUT).unwrap();
+                let (tid_tx, tid_rx) = mpsc::channel();
+                let waiter = s.spawn(move || {
+                    tid_tx.send(tid()).unwrap();
+                    let (modify, line) = (shared.modify(), line!());
+                    if upgrade {
+                        *ModifyGuard::upgrade(modify) += 1;
+                    } else {
+                        drop(modify);
+                    }
+                    line
+                });
+                until_asleep(&[tid_rx.recv_timeout(TIMEOUT).unwrap()]);
+                release_tx.send(()).unwrap();
+                (created, waiter.join().unwrap())
+            })
+        });
+        let report = profile::report();
+        let waiter = site(class(&report, created), line);
+        assert_eq!(waiter.modify.count, 1, "{report}");
+        assert_eq!(waiter.held.count, 1, "upgrade: {upgrade}\n{report}");
+    }
+}

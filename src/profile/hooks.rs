@@ -2,26 +2,34 @@
 //! (`feature = "profile"`, not `cfg(loom)`). `off.rs` has the same names, empty.
 //!
 //! * Every `Shared` carries a [`LockSlot`]: its class (creation site and type) and the site
-//!   of its latest holder. Every acquisition calls [`LockSlot::holding`]: one load of
-//!   `ENABLED` and a branch while profiling is off; while it is on, one plain store of the
-//!   site (no read-modify-write, no clock).
+//!   of its latest holder. The switch that says whether holders are recorded (*armed*) is a
+//!   bit of the `Shared`'s version word (`ARMED`, see `crate::shared::state`), so that the
+//!   acquisitions that load that word anyway test it for free: a write tests it with
+//!   `CLOSED` (one test for both), a pull with the version it reads, an upgrade with its
+//!   closed check; only when it is set do they store their site, out of line
+//!   ([`LockSlot::holding_armed`]). Reads and modifies load no word of ours: they store
+//!   their site unconditionally ([`LockSlot::holding`]: one plain store, cheaper than any
+//!   test). No read-modify-write, no clock, no global flag on any fast path.
 //! * A contended acquisition (a `#[cold]` slow path) opens a [`Wait`] before it blocks: if
 //!   this event is sampled, it reads the holder's site and the clock; when the lock is
 //!   acquired, [`Wait::acquired`] charges the wait to the waiter's site (waited) and to the
 //!   holder's site (caused), and for the exclusive side starts timing the hold, which ends
-//!   in [`LockSlot::hold_ended`] when the guard is dropped.
+//!   in [`LockSlot::hold_ended`] when the guard is dropped (a write guard's: after its
+//!   unlock, with what else it owes; a modify guard's: before, flagged in the guard).
 //! * Waits for a publish and for a `WaitGroup` carry a [`WaitProbe`] that starts timing when
 //!   the wait first has to wait (sampled) and records when it ends or is dropped.
 //!
 //! Concurrency: the state other threads see is the holder slot (one atomic word, read and
-//! written whole: arming, disarming and recording race only over whether a site is recorded),
-//! the `ENABLED` / `SAMPLE_EVERY` words (independent values), and the table behind one mutex,
-//! never held across anything but its own counters. There is no protocol between them for a
-//! loom model to explore, and recording is compiled out under `cfg(loom)`, so the models of
-//! every other protocol run unchanged.
+//! written whole), the `ARMED` bit (set and cleared by contended waiters with read-modify-
+//! writes; a publish may undo such a change: see the version word's invariant), the
+//! `ENABLED` / `SAMPLE_EVERY` words (independent values), and the table behind one mutex,
+//! never held across anything but its own counters. Races between them decide only whether
+//! and which site is recorded. There is no protocol between them for a loom model to
+//! explore, and recording is compiled out under `cfg(loom)` (where `ARMED` is 0), so the
+//! models of every other protocol run unchanged.
 
 use super::table::{self, ClassKey, What, ENABLED, SAMPLE_EVERY};
-use super::Access;
+use super::{Access, Armed};
 use crossbeam_utils::atomic::AtomicCell;
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
@@ -71,8 +79,8 @@ fn seed() -> u64 {
     h.finish() | 1
 }
 
-/// What an armed holder slot holds before the first acquisition records a site: no holder
-/// known (charged to the "(other)" row).
+/// What the holder slot holds before the first acquisition records a site: no holder known
+/// (charged to the "(other)" row).
 fn unknown_holder() -> Site {
     Location::caller()
 }
@@ -83,26 +91,24 @@ pub(crate) trait Classed {
 }
 
 /// What a `Shared` carries for the profile: its class and the site of its latest holder.
+/// `repr(C)`, the holder slot last: it sits next to the lock's state word (see
+/// `shared::Core`).
+#[repr(C)]
 pub(crate) struct LockSlot {
     created_at: Site,
     type_name: fn() -> &'static str,
-    /// The site where the latest guard was taken (any kind), once the slot is *armed*.
+    /// The site where the latest guard was taken: by every read and modify, and by the writes
+    /// and upgrades of an armed `Shared`. Read by a sampled waiter of an armed `Shared` before
+    /// it blocks (an unarmed one charges its waits to "(other)": its writers record nothing).
     ///
-    /// `None`: unarmed, acquisitions record nothing. The switch is here, in the `Shared`,
-    /// rather than in the global `ENABLED` flag, because the acquisition path tests it for
-    /// free: it is one compare of a word next to what the guard already addresses (2
-    /// instructions), where the global flag is reached through the GOT from the user's crate
-    /// (4). The slot is armed when the `Shared` is created while profiling is on, or by its
-    /// first contended wait while profiling is on (which finds no holder: `(other)`); it is
-    /// disarmed by a contended wait while profiling is off. An armed slot is written by every
-    /// acquisition (a plain store, no read-modify-write) and read by a sampled waiter
-    /// before it blocks.
+    /// The switch (`ARMED`, in the version word) is on when the `Shared` is created while
+    /// profiling is on, or from its first contended wait while profiling is on (which finds
+    /// no holder: "(other)"); a contended wait while profiling is off turns it off.
     ///
     /// `AtomicCell` of a pointer-sized `Copy` value is a lock-free atomic word (a Release
     /// store, an Acquire load: a plain `mov` each on x86): a reader sees some site that was
-    /// stored, never a torn one. Nothing else is ordered by it, and the races between arming,
-    /// disarming and recording only decide whether a site is recorded.
-    holder: AtomicCell<Option<Site>>,
+    /// stored, never a torn one. Nothing else is ordered by it.
+    holder: AtomicCell<Site>,
 }
 
 impl LockSlot {
@@ -110,47 +116,73 @@ impl LockSlot {
     #[track_caller]
     #[inline]
     pub(crate) fn new<T: ?Sized>() -> Self {
-        // Relaxed: see `table::ENABLED`.
-        let armed = ENABLED.load(Ordering::Relaxed).then(unknown_holder);
         LockSlot {
             created_at: Location::caller(),
             type_name: std::any::type_name::<T>,
-            holder: AtomicCell::new(armed),
+            holder: AtomicCell::new(unknown_holder()),
         }
     }
 
-    /// A guard was taken at `at`. The only hook on the uncontended path: one compare and one
-    /// branch while the slot is unarmed (see `holder`).
+    /// The holder slot's address, for the layout test (`shared::profile_layout`).
+    #[cfg(test)]
+    pub(crate) fn holder_addr(&self) -> usize {
+        std::ptr::addr_of!(self.holder) as usize
+    }
+
+    /// Whether a `Shared` created now starts armed: while profiling is on.
+    #[inline]
+    pub(crate) fn starts_armed() -> bool {
+        // Relaxed: see `table::ENABLED`.
+        ENABLED.load(Ordering::Relaxed)
+    }
+
+    /// A read or modify guard was taken at `at`: one plain store, whether or not the slot is
+    /// armed (a test of the switch would cost more: it is not in a word these paths load).
     #[inline(always)]
     pub(crate) fn holding(&self, at: Site) {
-        if self.holder.load().is_some() {
-            self.holder.store(Some(at));
-        }
+        self.holder.store(at);
     }
 
-    /// A contended acquisition of kind `access` at the caller's site is about to block.
+    /// A write guard (or an upgrade) was taken at `at` on an armed `Shared`: the fast paths
+    /// test `ARMED` with the word they load anyway, and call this out of line.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn holding_armed(&self, at: Site) {
+        self.holder.store(at);
+    }
+
+    /// A contended acquisition of kind `access` at the caller's site is about to block;
+    /// `switch` is the `Shared`'s `ARMED` bit.
     #[track_caller]
     #[inline]
-    pub(crate) fn contended(&self, access: Access) -> Wait<'_> {
+    pub(crate) fn contended(&self, access: Access, switch: &impl Armed) -> Wait<'_> {
         // Here, not in the closure below: a closure is not `#[track_caller]`.
         let site = Location::caller();
-        let holder = self.holder.load();
+        let armed = switch.armed();
         // Relaxed: see `table::ENABLED`.
         if !ENABLED.load(Ordering::Relaxed) {
-            if holder.is_some() {
-                self.holder.store(None); // profiling is off: disarm
+            if armed {
+                switch.set_armed(false); // profiling is off: disarm
             }
             return Wait { started: None };
         }
-        if holder.is_none() {
-            self.holder.store(Some(unknown_holder())); // arm: later holders are recorded
-        }
+        let holder = if armed {
+            Some(self.holder.load()).filter(|h| **h != *unknown_holder())
+        } else {
+            // Arm: later holders are recorded. The slot first forgets what reads and modifies
+            // stored meanwhile: a writer that took the lock before the switch, unrecorded,
+            // may still hold it, and the waits it causes go to "(other)", not to a reader
+            // that left long ago.
+            self.holder.store(unknown_holder());
+            switch.set_armed(true);
+            None
+        };
         Wait {
             started: sampled().map(|weight| Started {
                 slot: self,
                 access,
                 site,
-                holder: holder.filter(|h| **h != *unknown_holder()),
+                holder,
                 since: Instant::now(),
                 weight,
             }),
@@ -178,14 +210,17 @@ impl LockSlot {
         }
     }
 
-    /// A pull found a change: versions `from` (exclusive) to `to` (exclusive) were never seen
-    /// by the puller.
-    #[inline]
-    #[track_caller]
-    pub(crate) fn pulled(&self, from: u64, to: u64) {
+    /// A pull at `at` found a change on an armed `Shared` (the pull tests `ARMED` with the
+    /// version it reads, and calls this out of line): its read records its site, and versions
+    /// `from` (exclusive) to `to` (exclusive), never seen by the puller, are recorded if
+    /// profiling is on.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn pulled_armed(&self, at: Site, from: u64, to: u64) {
+        self.holder.store(at);
         // Relaxed: see `table::ENABLED`.
         if ENABLED.load(Ordering::Relaxed) && to > from.saturating_add(1) {
-            self.record_skipped(Location::caller(), to - from - 1);
+            self.record_skipped(at, to - from - 1);
         }
     }
 
@@ -235,8 +270,6 @@ impl Classed for GroupSlot {
     }
 }
 
-/// A contended acquisition under way: see [`LockSlot::contended`].
-#[must_use]
 /// Whether the hold that follows a sampled contended acquisition is timed: what a slow path
 /// hands to the guard built after it (see `Shared::lock_exclusive`).
 #[derive(Clone, Copy)]
@@ -252,6 +285,8 @@ impl Timed {
     }
 }
 
+/// A contended acquisition under way: see [`LockSlot::contended`].
+#[must_use]
 pub(crate) struct Wait<'a> {
     started: Option<Started<'a>>,
 }
@@ -493,10 +528,7 @@ mod tests {
     #[test]
     fn the_holder_slot_is_a_plain_atomic_word() {
         // No hidden lock on the acquisition path.
-        assert!(AtomicCell::<Option<Site>>::is_lock_free());
-        assert_eq!(
-            std::mem::size_of::<Option<Site>>(),
-            std::mem::size_of::<usize>()
-        );
+        assert!(AtomicCell::<Site>::is_lock_free());
+        assert_eq!(std::mem::size_of::<Site>(), std::mem::size_of::<usize>());
     }
 }

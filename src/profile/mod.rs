@@ -31,6 +31,17 @@ pub use table::{Caused, PullStats, WaitStats, What, BUCKETS};
 /// Whether the hooks record (the feature is on, and not under `cfg(loom)`).
 pub(crate) const RECORDS: bool = cfg!(all(feature = "profile", not(loom)));
 
+/// The switch a `Shared` carries for the profile, in its version word (`ARMED`, see
+/// `crate::shared::state`): whether its holders are recorded. Set and cleared by contended
+/// waits ([`LockSlot::contended`]); absent (always `false`) where the profile does not record.
+#[cfg_attr(not(all(feature = "profile", not(loom))), allow(dead_code))]
+pub(crate) trait Armed {
+    /// Whether the switch is on (a relaxed load: a hint, ordering nothing).
+    fn armed(&self) -> bool;
+    /// Turns it on or off (a relaxed read-modify-write; a waiter's, without a lock).
+    fn set_armed(&self, armed: bool);
+}
+
 /// How many versions were published between `from` and `to` (both seen) and never seen.
 #[inline]
 pub(crate) fn skipped(from: u64, to: u64) -> u64 {

@@ -2,7 +2,7 @@
 //! names and signatures of `hooks.rs`, empty and zero-sized, so the callers need no `cfg`
 //! and compile to what they were without the profile.
 
-use super::Access;
+use super::{Access, Armed};
 use std::panic::Location;
 
 /// Zero-sized: no class, no holder site.
@@ -16,10 +16,18 @@ impl LockSlot {
     }
 
     #[inline(always)]
+    pub(crate) fn starts_armed() -> bool {
+        false
+    }
+
+    #[inline(always)]
     pub(crate) fn holding(&self, _at: &'static Location<'static>) {}
 
     #[inline(always)]
-    pub(crate) fn contended(&self, _access: Access) -> Wait<'_> {
+    pub(crate) fn holding_armed(&self, _at: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn contended(&self, _access: Access, _switch: &impl Armed) -> Wait<'_> {
         Wait(std::marker::PhantomData)
     }
 
@@ -27,7 +35,7 @@ impl LockSlot {
     pub(crate) fn hold_ended(&self) {}
 
     #[inline(always)]
-    pub(crate) fn pulled(&self, _from: u64, _to: u64) {}
+    pub(crate) fn pulled_armed(&self, _at: &'static Location<'static>, _from: u64, _to: u64) {}
 }
 
 /// Zero-sized.

@@ -25,6 +25,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+/// The call a puller's blocking wait names in its re-entrancy panic.
+const WAIT_CALL: &str = "Puller::wait()";
+
 mod future;
 mod handle;
 mod wait;
@@ -345,7 +348,13 @@ impl<H: SharedHandle> PullerOf<H> {
     /// s.push(|v| v.push(4));
     /// assert_eq!(puller.pull_with(|v| v.len()), Some(4));
     /// ```
-    #[inline]
+    // Inline always where `pull_changed` is (below): the inliner otherwise weighs the two
+    // together and may keep this out of line, costing the unchanged check a call.
+    #[cfg_attr(any(debug_assertions, feature = "lock-order-check"), inline)]
+    #[cfg_attr(
+        not(any(debug_assertions, feature = "lock-order-check")),
+        inline(always)
+    )]
     #[track_caller]
     pub fn pull_with<R>(&mut self, f: impl FnOnce(&H::Value) -> R) -> Option<R> {
         if !self.has_changed() {
@@ -355,19 +364,32 @@ impl<H: SharedHandle> PullerOf<H> {
     }
 
     /// `pull_with` once it saw a change: a function of its own, kept out of line where the
-    /// read below grows (lock-order checking, the profile), so that the unchanged check
-    /// still inlines as a load and a compare there.
+    /// read below grows (lock-order checking), so that the unchanged check still inlines as a
+    /// load and a compare there; inline elsewhere (the profile's out-of-line call below
+    /// would otherwise tip the inliner, costing every pull a call).
+    ///
+    /// The contention profile adds one test here, of the `ARMED` bit of the word the version
+    /// is read from: only an armed `Shared` records the read's site and the versions the
+    /// puller skipped, out of line.
+    #[cfg_attr(any(debug_assertions, feature = "lock-order-check"), inline(never))]
     #[cfg_attr(
-        any(debug_assertions, feature = "lock-order-check", feature = "profile"),
-        inline(never)
+        not(any(debug_assertions, feature = "lock-order-check")),
+        inline(always)
     )]
     #[track_caller]
     fn pull_changed<R>(&mut self, f: impl FnOnce(&H::Value) -> R) -> R {
         let shared = self.handle.shared_ref();
-        let guard = shared.read();
+        let guard = shared.read_for_pull(How::Read);
         let from = self.seen;
-        self.seen = guard.version();
-        shared.core().profile.pulled(from.get(), self.seen.get());
+        // The guard's own version (no publish under the read lock), read through `shared`
+        // rather than the guard: the same word, and the register allocator keeps the fast
+        // path free of a copy.
+        let (seen, armed) = shared.core().version.version_armed();
+        self.seen = seen;
+        if armed {
+            let at = std::panic::Location::caller();
+            shared.core().pulled_armed(at, from);
+        }
         f(&guard)
     }
 
@@ -409,6 +431,9 @@ impl<H: SharedHandle> PullerOf<H> {
     /// The crate docs' "Misuse and what you get" table lists every build.
     #[doc(alias = "changed")]
     #[doc(alias = "recv")]
+    // Inline where lock-order checking is off: the profile's hooks would otherwise tip the
+    // inliner against it (and where it is on, inlining it tips the inliner elsewhere).
+    #[cfg_attr(not(feature = "lock-order-check"), inline)]
     #[track_caller]
     pub fn wait(&mut self) -> Result<H::Guard<'_>, Closed> {
         match self.wait_deadline(Deadline::Untimed) {
@@ -442,17 +467,55 @@ impl<H: SharedHandle> PullerOf<H> {
         self.wait_deadline(Deadline::after(timeout))
     }
 
+    // Inline where lock-order checking is off: the profile's hooks would otherwise tip the
+    // inliner against it (and where it is on, inlining it tips the inliner elsewhere).
+    #[cfg_attr(not(feature = "lock-order-check"), inline)]
     #[track_caller]
     fn wait_deadline(&mut self, deadline: Deadline) -> Result<Option<H::Guard<'_>>, Closed> {
-        const CALL: &str = "Puller::wait()";
+        let shared = self.handle.shared_ref();
+        if !shared.core().may_wait(WAIT_CALL, deadline, false) {
+            return Ok(None);
+        }
+        if !shared.core().version.moved_past(self.seen) {
+            return self.wait_deadline_slow(deadline);
+        }
+        // A change (or the close) is there already: no wait, nothing for the profile to time
+        // (what `wait_past` would do at once, without its second look at the word).
+        if shared.ended_at(self.seen) {
+            return Err(Closed);
+        }
+        let at = std::panic::Location::caller();
+        let seen = &mut self.seen;
+        let guard = self.handle.guard_with(|shared| {
+            // As a pull: the profile's test of `ARMED` rides on the version read, and the
+            // read's site is recorded out of line only then.
+            let guard = shared.read_until_for_pull(deadline)?;
+            // Under the read lock no publish can happen: this is the guard's own version.
+            let (version, armed) = shared.core().version.version_armed();
+            if armed {
+                // Before the update: the version seen so far is read from the puller, not
+                // kept in a register.
+                shared.core().pulled_armed(at, *seen);
+            }
+            *seen = version;
+            Some(guard)
+        });
+        Ok(guard)
+    }
+
+    /// `wait_deadline` when nothing new is there yet: it waits (and the profile times the
+    /// wait, from here). Out of line, so that the profile's probe does not tip the inliner
+    /// against `wait` itself.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn wait_deadline_slow(&mut self, deadline: Deadline) -> Result<Option<H::Guard<'_>>, Closed> {
         let shared = self.handle.shared_ref();
         let (from, class) = (self.seen, &shared.core().profile);
         // Dropped before `ready` (a timeout): recorded as timed out.
         let mut probe = profile::WaitProbe::new();
         probe.pending_if(class, || shared.version() == from);
-        if !shared.core().may_wait(CALL, deadline, false)
-            || !shared.wait_past(self.seen, deadline, CALL)
-        {
+        if !shared.wait_past(self.seen, deadline, WAIT_CALL) {
             return Ok(None);
         }
         if shared.ended_at(self.seen) {

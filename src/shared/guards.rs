@@ -10,7 +10,7 @@
 //! `upgrade` / `downgrade` convert them, with no `Option` on the access path.
 
 use super::owner::{reads::ReadMark, would_deadlock, Held, TRACK_WRITERS};
-use super::state::{Entry, Owed, OWES_WAKE};
+use super::state::{Entry, Owed, OWES_HOLD_END, OWES_WAKE};
 use super::Core;
 use crate::deadline::Deadline;
 use crate::lock_order::{self, HeldMark, How, LockRef};
@@ -91,10 +91,12 @@ const PUBLISHED: u8 = 1;
 const POISON_ON_UNWIND: u8 = 2;
 /// This guard recorded its thread in the owner word (see `owner::TRACK_WRITERS`).
 const OWNER_RECORDED: u8 = 4;
-/// The contention profile times this guard's hold (it had to wait, and was sampled): the
-/// drop tells the profile. Set only on the slow path, and never where the profile is compiled
-/// out (`Wait::acquired` is `false` there), so the drop's test below costs what it did.
-const PROFILED: u8 = 8;
+/// The contention profile times this modify guard's hold (it had to wait, and was sampled):
+/// the drop tells the profile. Set only on the slow path. 0 where the profile is compiled out,
+/// so that every test of it folds away. A write guard never carries it: its timed hold is owed
+/// after the unlock (`OWES_HOLD_END`, the same bit, which `WriteGuard::upgraded` moves there),
+/// so that the test a write guard's release makes for poisoning stays the only one.
+const PROFILED: u8 = OWES_HOLD_END;
 
 impl<'a> Exclusive<'a> {
     #[inline]
@@ -146,19 +148,24 @@ extern "C" fn panicking_nounwind() -> bool {
 /// (`PROFILED`). `extern "C"`: no unwinding edge at the call site (see `panicking_nounwind`);
 /// nothing unwinds out of it (below).
 #[inline(never)]
+#[allow(clippy::bad_bit_mask)] // `PROFILED` is 0 where the profile does not record
 extern "C" fn release_slow(core: &Core, flags: u8) {
-    if flags & POISON_ON_UNWIND != 0 && thread_panicking() {
-        // `poison` runs no user code (the wake it owes happens after the unlock, in the
-        // guard's `Wake`) and does not panic; should it ever, that would be a second panic
-        // while unwinding: the bomb makes the abort explicit, so no unwinding ever leaves this
-        // `extern "C"` function (undefined before Rust 1.81).
-        let bomb = AbortOnUnwind;
-        poison(core, flags & PUBLISHED != 0);
-        std::mem::forget(bomb);
-    }
-    // `RECORDS` first: where the profile is compiled out, no code at all. A failure inside
-    // the profiler is swallowed: never a panic out of a guard's drop.
-    if profile::RECORDS && flags & PROFILED != 0 {
+    if flags & POISON_ON_UNWIND != 0 {
+        if thread_panicking() {
+            // `poison` runs no user code (the wake it owes happens after the unlock, in the
+            // guard's `Wake`) and does not panic; should it ever, that would be a second panic
+            // while unwinding: the bomb makes the abort explicit, so no unwinding ever leaves
+            // this `extern "C"` function (undefined before Rust 1.81).
+            let bomb = AbortOnUnwind;
+            poison(core, flags & PUBLISHED != 0);
+            std::mem::forget(bomb);
+        }
+    } else if profile::RECORDS && flags & PROFILED != 0 {
+        // Only a modify guard gets here (a write guard's timed hold is owed after its
+        // unlock, see `PROFILED`; a modify guard never poisons), so a write guard's release
+        // makes no test for the profile. `RECORDS` first: where the profile is compiled out,
+        // no code at all. A failure inside the profiler is swallowed: never a panic out of a
+        // guard's drop.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             core.profile.hold_ended();
         }));
@@ -224,6 +231,18 @@ impl<'a, T: ?Sized> ReadGuard<'a, T> {
         at: &'static Location<'static>,
     ) -> Self {
         core.profile.holding(at);
+        Self::unrecorded(core, inner, how, at)
+    }
+
+    /// `new` without the profile's record of the holder's site: for a pull, which records it
+    /// out of line when it finds its `Shared` armed (`PullerOf::pull_changed`).
+    #[inline]
+    pub(crate) fn unrecorded(
+        core: &'a Core,
+        inner: RwLockReadGuard<'a, T>,
+        how: How,
+        at: &'static Location<'static>,
+    ) -> Self {
         ReadGuard {
             inner,
             core,
@@ -335,13 +354,36 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             How::Upgrade,
             Location::caller(),
         );
-        if s.exclusive.core.version.closed_under_lock() {
-            s.refuse_closed();
+        // One test for both of what the word may say besides the version (the modify lock
+        // keeps `close` out: the flags cannot change while we look): closed, or armed for the
+        // profile. Both are handled out of line.
+        let entry = s.exclusive.core.version.on_entry();
+        if entry.flagged() {
+            return s.upgrade_flagged(entry);
         }
         match Self::try_upgrade_open(s) {
             Ok(write) => write,
             Err(s) => s.upgrade_slow(),
         }
+    }
+
+    /// `upgrade` of a `Shared` that is closed (refused) or armed for the contention profile:
+    /// the upgrade, then its site recorded as the holder's (after the upgrade: a wait for the
+    /// readers is charged to them, not to this site).
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn upgrade_flagged(self, entry: Entry) -> WriteGuard<'a, T> {
+        if entry.closed() {
+            self.refuse_closed();
+        }
+        let core = self.exclusive.core;
+        let write = match Self::try_upgrade_open(self) {
+            Ok(write) => write,
+            Err(s) => s.upgrade_slow(),
+        };
+        core.profile.holding_armed(Location::caller());
+        write
     }
 
     /// An upgrade of a closed `Shared` (a closed value takes no more writes): gives the modify
@@ -364,7 +406,7 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
             drop(inner);
             would_deadlock("ModifyGuard::upgrade()", "ReadGuard");
         }
-        let wait = exclusive.core.profile.contended(Access::Upgrade);
+        let wait = exclusive.core.contended(Access::Upgrade);
         let write = RwLockUpgradableReadGuard::upgrade(inner);
         WriteGuard::upgraded(exclusive, write, Location::caller()).waited(wait)
     }
@@ -378,9 +420,19 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
     #[inline]
     #[track_caller]
     pub fn try_upgrade(s: Self) -> Result<WriteGuard<'a, T>, Self> {
-        // The modify lock keeps `close` out: the flag cannot change while we look.
-        if s.exclusive.core.version.closed_under_lock() {
-            return Err(s);
+        // The modify lock keeps `close` out: the flag cannot change while we look. One test
+        // for closed and armed, as in `upgrade`.
+        let entry = s.exclusive.core.version.on_entry();
+        if entry.flagged() {
+            if entry.closed() {
+                return Err(s);
+            }
+            let core = s.exclusive.core;
+            let upgraded = Self::try_upgrade_open(s);
+            if upgraded.is_ok() {
+                core.profile.holding_armed(Location::caller());
+            }
+            return upgraded;
         }
         Self::try_upgrade_open(s)
     }
@@ -408,29 +460,42 @@ impl<'a, T: ?Sized> ModifyGuard<'a, T> {
         let at = Location::caller();
         // A timeout hides a deadlock, it does not prevent one: the order counts.
         lock_order::before_acquire(lock_ref::<T>(s.exclusive.core), How::Upgrade, at);
-        if s.exclusive.core.reads_held_by_current_thread()
-            || s.exclusive.core.version.closed_under_lock()
-        {
+        // The modify lock keeps `close` out: the flags cannot change while we look.
+        let entry = s.exclusive.core.version.on_entry();
+        if s.exclusive.core.reads_held_by_current_thread() || entry.closed() {
             return Err(s);
         }
         let ModifyGuard { exclusive, inner } = s;
+        let core = exclusive.core;
+        // Once upgraded (a wait for the readers is charged to them, not to this site).
+        let holding = || {
+            if entry.armed() {
+                core.profile.holding_armed(at);
+            }
+        };
         // Where the profile records, an upgrade that need not wait is no contention: try it
         // first (elsewhere, and under loom, the timed call below is the whole path, as before).
         let inner = if profile::RECORDS {
             match RwLockUpgradableReadGuard::try_upgrade(inner) {
-                Ok(write) => return Ok(WriteGuard::upgraded(exclusive, write, at)),
+                Ok(write) => {
+                    holding();
+                    return Ok(WriteGuard::upgraded(exclusive, write, at));
+                }
                 Err(inner) => inner,
             }
         } else {
             inner
         };
-        let wait = exclusive.core.profile.contended(Access::Upgrade);
+        let wait = exclusive.core.contended(Access::Upgrade);
         let upgraded = match Deadline::after(timeout).instant() {
             Some(at) => RwLockUpgradableReadGuard::try_upgrade_until(inner, at),
             None => Ok(RwLockUpgradableReadGuard::upgrade(inner)),
         };
         match upgraded {
-            Ok(write) => Ok(WriteGuard::upgraded(exclusive, write, at).waited(wait)),
+            Ok(write) => {
+                holding();
+                Ok(WriteGuard::upgraded(exclusive, write, at).waited(wait))
+            }
             Err(inner) => {
                 wait.gave_up();
                 Err(ModifyGuard { exclusive, inner })
@@ -466,7 +531,8 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         entry: Entry,
         at: &'static Location<'static>,
     ) -> Self {
-        core.profile.holding(at);
+        // The profile's holder site: recorded by the caller if `entry` is armed (tested with
+        // the closed check: see `Shared::write_as`).
         let order = lock_order::hold(lock_ref::<T>(core), How::Write, at);
         WriteGuard {
             exclusive: Exclusive::claim(core, Held::Write, order),
@@ -478,18 +544,13 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
         }
     }
 
-    /// The guard of an acquisition that had to wait: the profile records the `wait`, and
-    /// times the hold if it sampled it.
+    /// The guard of an upgrade that had to wait: the profile records the `wait`, and times
+    /// the hold if it sampled it: the guard then owes the end of the hold after its unlock
+    /// (`OWES_HOLD_END`, with what else it owes: no test of its own at the drop).
     #[inline]
-    pub(super) fn waited(self, wait: profile::Wait<'_>) -> Self {
-        self.timed(wait.acquired())
-    }
-
-    /// Times the hold if the acquisition's sampled wait asks for it (see `profile::Timed`).
-    #[inline]
-    pub(super) fn timed(mut self, timed: profile::Timed) -> Self {
-        if timed.is_timed() {
-            self.exclusive.flags |= PROFILED;
+    pub(super) fn waited(mut self, wait: profile::Wait<'_>) -> Self {
+        if wait.acquired().is_timed() {
+            self.wake.owed |= OWES_HOLD_END;
         }
         self
     }
@@ -497,19 +558,23 @@ impl<'a, T: ?Sized> WriteGuard<'a, T> {
     /// The write guard an upgrade produces: the same exclusive bookkeeping, now as writer.
     #[inline]
     fn upgraded(
-        exclusive: Exclusive<'a>,
+        mut exclusive: Exclusive<'a>,
         inner: RwLockWriteGuard<'a, T>,
         at: &'static Location<'static>,
     ) -> Self {
         let core = exclusive.core;
-        core.profile.holding(at);
+        // The profile's holder site: recorded by the caller if armed (tested with the closed
+        // check: see `ModifyGuard::upgrade`).
         // The modify claim becomes a write claim (always recorded on this path: it costs the
         // upgrade, not the plain `write()`).
         core.owner.promote();
         exclusive.order.change(How::Upgrade, at);
         // Read now that the upgrade is done: until then readers could come and go, and a
-        // future among them could set `ASYNC`.
-        let owed = core.version.on_entry().owed();
+        // future among them could set `ASYNC`. A hold the profile times since the modify goes
+        // on, owed after the unlock as a write guard's is (see `PROFILED`: the same bit; 0
+        // where the profile is compiled out).
+        let owed = core.version.on_entry().owed() | (exclusive.flags & PROFILED);
+        exclusive.flags &= !PROFILED;
         WriteGuard {
             exclusive,
             inner,

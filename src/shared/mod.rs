@@ -20,11 +20,18 @@ use crate::sync::{self, Duration, Instant, RwLock, RwLockUpgradableReadGuard, Rw
 use crate::{Conflict, Version};
 use guards::lock_ref;
 use owner::{reads, would_deadlock, Held, Owner};
-use state::VersionWord;
+use state::{Entry, VersionWord};
 use std::fmt;
 use std::panic::Location;
 
 /// The part of a `Shared` that does not depend on `T`: version word, owner word, parking.
+///
+/// Where the profile records, `repr(C)` with the profile's slot last (and `Shared` too, the
+/// lock right after the core): the holder slot that every read and modify stores to then sits
+/// next to the lock's own state word, which they write anyway, so that readers on several
+/// cores do not make one more cache line travel (`profile::LockSlot::holding`). Elsewhere the
+/// layout is the compiler's, as before.
+#[cfg_attr(all(feature = "profile", not(loom)), repr(C))]
 pub(crate) struct Core {
     pub(crate) version: VersionWord,
     owner: Owner,
@@ -49,12 +56,30 @@ impl Core {
     #[cfg_attr(all(feature = "profile", not(loom)), track_caller)]
     fn new<T: ?Sized>() -> Self {
         Core {
-            version: VersionWord::new(),
+            version: VersionWord::new(profile::LockSlot::starts_armed()),
             owner: Owner::new(),
             event: Event::default(),
             id: sync::next_object_id(),
             profile: profile::LockSlot::new::<T>(),
         }
+    }
+
+    /// The profile's hook for a contended acquisition of kind `access` at the caller's site,
+    /// about to block (see `profile::LockSlot::contended`).
+    #[inline]
+    #[track_caller]
+    pub(crate) fn contended(&self, access: Access) -> profile::Wait<'_> {
+        self.profile.contended(access, &self.version)
+    }
+
+    /// A pull or a wait at `at` that had seen `from` took a read guard of an armed `Shared`
+    /// (tested with the version it read): the profile records the read's site and the
+    /// versions skipped. Out of line; reads the version again (stable under the read lock).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn pulled_armed(&self, at: &'static Location<'static>, from: Version) {
+        let to = self.version.version();
+        self.profile.pulled_armed(at, from.get(), to.get());
     }
 
     fn reads_held_by_current_thread(&self) -> bool {
@@ -161,7 +186,9 @@ impl Core {
 /// assert_eq!(*counter.read(), 4000);
 /// assert_eq!(counter.version().get(), 4000);
 /// ```
+#[cfg_attr(all(feature = "profile", not(loom)), repr(C))]
 pub struct Shared<T: ?Sized> {
+    /// First, and the lock right after it, where the profile records (see `Core`).
     core: Core,
     lock: RwLock<T>,
 }
@@ -240,6 +267,32 @@ impl<T: ?Sized> Shared<T> {
         self.read_slow(how, call)
     }
 
+    /// `read_as(how, "read()")` for a pull or a wait that found a change: on the fast path,
+    /// the guard does not record its site for the profile; the caller does, out of line, when
+    /// it finds the `Shared` armed with the version it loads anyway
+    /// (`PullerOf::pull_changed`).
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn read_for_pull(&self, how: How) -> ReadGuard<'_, T> {
+        self.order_before(how);
+        if sync::TRY_BEFORE_BLOCKING {
+            if let Some(inner) = self.lock.try_read() {
+                return ReadGuard::unrecorded(&self.core, inner, how, Location::caller());
+            }
+        }
+        self.read_slow(how, "read()")
+    }
+
+    /// `read_until` for a wait that found a change: `read_for_pull` when untimed.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn read_until_for_pull(&self, deadline: Deadline) -> Option<ReadGuard<'_, T>> {
+        match deadline {
+            Deadline::Untimed => Some(self.read_for_pull(How::Wait)),
+            Deadline::Timed(at) => self.try_read_until(at, How::Wait),
+        }
+    }
+
     /// Tells the lock-order checker that this thread is about to block on this `Shared`
     /// (also when the fast path will not have to: the order is what counts). Compiled out
     /// where checking is off.
@@ -252,7 +305,7 @@ impl<T: ?Sized> Shared<T> {
     #[cold]
     #[track_caller]
     fn read_slow(&self, how: How, call: &'static str) -> ReadGuard<'_, T> {
-        let wait = self.core.profile.contended(Access::Read);
+        let wait = self.core.contended(Access::Read);
         let inner = match self.core.owner.held_by_current_thread() {
             Some(Held::Write) => would_deadlock(call, "WriteGuard"),
             // A modifier (or, in debug builds, a known reader) reading again must not queue
@@ -304,7 +357,7 @@ impl<T: ?Sized> Shared<T> {
     #[track_caller]
     fn modify_slow(&self) -> (RwLockUpgradableReadGuard<'_, T>, Timed) {
         self.core.owner.check_blocking("modify()", self.core.id);
-        let wait = self.core.profile.contended(Access::Modify);
+        let wait = self.core.contended(Access::Modify);
         let inner = self.lock.upgradable_read();
         (inner, wait.acquired())
     }
@@ -336,44 +389,53 @@ impl<T: ?Sized> Shared<T> {
     #[inline]
     #[track_caller]
     pub(crate) fn write_as(&self, call: &'static str) -> WriteGuard<'_, T> {
-        let (inner, timed) = self.lock_exclusive(call);
-        let entry = self.core.version.on_entry();
-        if entry.closed() {
-            refuse_closed(inner, call);
+        let (inner, entry) = self.lock_exclusive(call);
+        // One test for both of what the word may say besides the version: closed (refused),
+        // or armed for the profile (the site is recorded, out of line). Where the profile does
+        // not record, `flagged` is `closed`.
+        if entry.flagged() {
+            if entry.closed() {
+                refuse_closed(inner, call);
+            }
+            self.core.profile.holding_armed(Location::caller());
         }
-        WriteGuard::new(&self.core, inner, entry, Location::caller()).timed(timed)
+        WriteGuard::new(&self.core, inner, entry, Location::caller())
     }
 
     /// The write lock for `close()`, which a closed `Shared` still takes (closing twice is a
     /// no-op).
     #[track_caller]
     pub(crate) fn write_to_close(&self) -> WriteGuard<'_, T> {
-        let (inner, timed) = self.lock_exclusive("close()");
-        let entry = self.core.version.on_entry();
-        WriteGuard::new(&self.core, inner, entry, Location::caller()).timed(timed)
+        let (inner, entry) = self.lock_exclusive("close()");
+        if entry.armed() {
+            self.core.profile.holding_armed(Location::caller());
+        }
+        WriteGuard::new(&self.core, inner, entry, Location::caller())
     }
 
-    /// The lock's own write guard, blocking: the one place `write()`, the push family and
-    /// `close()` take it. The slow path returns the lock's guard, not ours: the guard is built
-    /// in one place, after both paths, where the optimizer sees its bookkeeping whole. With
-    /// it, whether the contention profile times the hold (never, on the fast path).
+    /// The lock's own write guard, blocking, and the version word as the writer found it
+    /// (`VersionWord::on_entry`): the one place `write()`, the push family and `close()` take
+    /// it. The slow path returns the lock's guard, not ours: the guard is built in one place,
+    /// after both paths, where the optimizer sees its bookkeeping whole. The slow path's entry
+    /// also says whether the contention profile times the hold (`Entry::timed`): the fast
+    /// path's is the word as loaded, so the profile adds nothing there.
     #[inline(always)]
     #[track_caller]
-    fn lock_exclusive(&self, call: &'static str) -> (RwLockWriteGuard<'_, T>, Timed) {
+    fn lock_exclusive(&self, call: &'static str) -> (RwLockWriteGuard<'_, T>, Entry) {
         self.order_before(How::Write);
         match sync::TRY_BEFORE_BLOCKING.then(|| self.lock.try_write()) {
-            Some(Some(inner)) => (inner, Timed::NO),
+            Some(Some(inner)) => (inner, self.core.version.on_entry()),
             _ => self.write_slow(call),
         }
     }
 
     #[cold]
     #[track_caller]
-    fn write_slow(&self, call: &'static str) -> (RwLockWriteGuard<'_, T>, Timed) {
+    fn write_slow(&self, call: &'static str) -> (RwLockWriteGuard<'_, T>, Entry) {
         self.core.owner.check_blocking(call, self.core.id);
-        let wait = self.core.profile.contended(Access::Write);
+        let wait = self.core.contended(Access::Write);
         let inner = self.lock.write();
-        (inner, wait.acquired())
+        (inner, self.core.version.on_entry().timed(wait.acquired()))
     }
 
     /// Reads without blocking: `None` if a writer holds the lock. Never panics; succeeds for a
@@ -437,8 +499,12 @@ impl<T: ?Sized> Shared<T> {
     pub fn try_write(&self) -> Option<WriteGuard<'_, T>> {
         let inner = self.lock.try_write()?;
         let entry = self.core.version.on_entry();
-        if entry.closed() {
-            return None;
+        // As in `write_as`: one test for closed and armed.
+        if entry.flagged() {
+            if entry.closed() {
+                return None;
+            }
+            self.core.profile.holding_armed(Location::caller());
         }
         Some(WriteGuard::new(
             &self.core,
@@ -490,7 +556,7 @@ impl<T: ?Sized> Shared<T> {
         if self.core.owner.held_by_current_thread().is_some() {
             return None;
         }
-        let wait = self.core.profile.contended(Access::Read);
+        let wait = self.core.contended(Access::Read);
         let inner = if self.core.reads_held_by_current_thread() {
             // A thread that already reads must not queue behind a writer waiting for it.
             bounded(
@@ -529,7 +595,7 @@ impl<T: ?Sized> Shared<T> {
         if self.is_hopeless_for_current_thread() {
             return None;
         }
-        let wait = self.core.profile.contended(Access::Modify);
+        let wait = self.core.contended(Access::Modify);
         let Some(inner) = bounded(
             Deadline::after(timeout).instant(),
             |at| self.lock.try_upgradable_read_until(at),
@@ -562,7 +628,7 @@ impl<T: ?Sized> Shared<T> {
         if self.is_hopeless_for_current_thread() {
             return None;
         }
-        let wait = self.core.profile.contended(Access::Write);
+        let wait = self.core.contended(Access::Write);
         let Some(inner) = bounded(
             Deadline::after(timeout).instant(),
             |at| self.lock.try_write_until(at),
@@ -572,7 +638,15 @@ impl<T: ?Sized> Shared<T> {
             return None;
         };
         let entry = self.core.version.on_entry();
-        let guard = WriteGuard::new(&self.core, inner, entry, Location::caller()).waited(wait);
+        if entry.armed() {
+            self.core.profile.holding_armed(Location::caller());
+        }
+        let guard = WriteGuard::new(
+            &self.core,
+            inner,
+            entry.timed(wait.acquired()),
+            Location::caller(),
+        );
         if entry.closed() {
             return None;
         }
@@ -860,6 +934,24 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Shared<T> {
             .field("poisoned", &self.is_poisoned())
             .field("waiting", &self.core.version.waiting_at(version))
             .finish()
+    }
+}
+
+/// Where the profile records: the layout `Core` promises.
+#[cfg(all(test, feature = "profile", not(loom)))]
+mod profile_layout {
+    use super::*;
+
+    #[test]
+    fn the_holder_slot_sits_next_to_the_locks_state_word() {
+        let shared = Shared::new(0u64);
+        let slot = shared.core.profile.holder_addr();
+        let lock = std::ptr::addr_of!(shared.lock) as usize;
+        assert_eq!(slot + std::mem::size_of::<usize>(), lock);
+        // The lock's state word is the first word of the lock (parking_lot's `RwLock` puts
+        // its raw lock before the value): a read guard's deref points past it.
+        let guard = shared.read();
+        assert!(std::ptr::addr_of!(*guard) as usize > lock);
     }
 }
 

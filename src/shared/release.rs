@@ -85,20 +85,32 @@
 //! very poll, it re-polls as above. A race of a few instructions, costing a few polls, never a
 //! lost wake-up: the protocol checks `ASYNC` by its own read-modify-writes.)
 
-use super::state::{Owed, OWES_RELEASE, OWES_WAKE};
+use super::state::{Owed, OWES_HOLD_END, OWES_RELEASE, OWES_WAKE};
 use super::{Core, ReadGuard, Shared};
 use crate::lock_order::How;
 use crate::park::AsyncWaiter;
+use crate::profile;
 use std::panic::Location;
 use std::task::Context;
 
 impl Core {
     /// What a writer owes after its unlock (`Wake`'s drop): `OWES_WAKE` (its publish found
     /// parked waiters: wake them all) and/or `OWES_RELEASE` (the release check, see the module
-    /// docs).
+    /// docs), and `OWES_HOLD_END` (the contention profile times its hold).
     #[cold]
     #[inline(never)]
+    #[allow(clippy::bad_bit_mask)] // `OWES_HOLD_END` is 0 where the profile does not record
     pub(super) fn after_write(&self, owed: Owed) {
+        // `RECORDS` first: where the profile is compiled out, no code at all (the bit is 0
+        // there too). The end of a hold the profile times (the guard's acquisition waited and
+        // was sampled), after the unlock: it rides with what else the guard owes, so that the
+        // guard's drop makes no test of its own. A failure inside the profiler is swallowed:
+        // never a panic out of a guard's drop.
+        if profile::RECORDS && owed & OWES_HOLD_END != 0 {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.profile.hold_ended();
+            }));
+        }
         let wake = owed & OWES_WAKE != 0;
         if owed & OWES_RELEASE != 0 && self.version.release_waiters() {
             self.event

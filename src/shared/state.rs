@@ -15,7 +15,16 @@
 //! read-modify-write: the writer is alone (a future sets `RELEASE_WAIT` only by a
 //! compare-exchange that finds `ASYNC` set, and `ASYNC` is set only under a read lock, so
 //! every writer after that sees it).
+//!
+//! One more exception, in builds that record the contention profile only (`profile::RECORDS`;
+//! elsewhere the flag is 0 and none of this exists): `ARMED`, which a waiter sets or clears by
+//! a read-modify-write without any lock, just before it blocks. A publish's plain store can
+//! overwrite that change (it stores what it loaded, plus one version): then the flag is as it
+//! was, and the `Shared`'s next contended wait arms or disarms it again. The profile's
+//! accuracy is all that is at stake; no other flag is changed by those read-modify-writes,
+//! and no protocol of this word reads `ARMED`.
 
+use crate::profile::{self, Timed};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::untracked::AtomicUsize;
 use crate::Version;
@@ -36,8 +45,20 @@ const RELEASE_WAIT: u64 = 0b1000;
 /// Set once by `close` (under the write lock), never cleared: no write can follow, and every
 /// wait for a change ends (see `crate::close`).
 const CLOSED: u64 = 0b1_0000;
-/// The version lives above the flag bits.
-const VERSION_SHIFT: u32 = 5;
+/// Set while the contention profile records this `Shared`'s holders and skipped versions
+/// (*armed*, see `profile::hooks::LockSlot`): tested by a writer together with `CLOSED` (one
+/// test on its fast path for both), and by a pull with the version it loads anyway. Only
+/// where the profile records (`profile::RECORDS`): 0 elsewhere, which leaves every test and
+/// mask of this word what it is without the profile. Set and cleared by contended waiters
+/// (see the invariant above); kept by publishes.
+const ARMED: u64 = if profile::RECORDS { 0b10_0000 } else { 0 };
+/// Never stored in the word: the mark an `Entry` carries when the hold it starts is timed by
+/// the profile (its acquisition waited and was sampled), so that the guard owes the end of
+/// the hold after its unlock, with what else it owes (one test at the drop for all). 0
+/// where the profile does not record.
+const TIMED_HOLD: u64 = if profile::RECORDS { 0b100_0000 } else { 0 };
+/// The version lives above the flag bits (and above `TIMED_HOLD`'s bit where it exists).
+const VERSION_SHIFT: u32 = if profile::RECORDS { 7 } else { 5 };
 /// What one publish adds to the word.
 const ONE_VERSION: u64 = 1 << VERSION_SHIFT;
 
@@ -50,6 +71,9 @@ pub(crate) const OWES_WAKE: Owed = WAITING as Owed;
 /// It saw `ASYNC`: clear `RELEASE_WAIT` by a read-modify-write after the unlock, and wake the
 /// tasks if it was set.
 pub(crate) const OWES_RELEASE: Owed = ASYNC as Owed;
+/// Its hold is timed by the contention profile: end it (after the unlock). 0 where the profile
+/// does not record.
+pub(crate) const OWES_HOLD_END: Owed = TIMED_HOLD as Owed;
 
 /// The version word as a writer found it on taking the write lock (`VersionWord::on_entry`).
 #[derive(Clone, Copy, Debug)]
@@ -62,11 +86,38 @@ impl Entry {
         self.0 & CLOSED != 0
     }
 
+    /// Closed, or armed for the profile (always the former where the profile does not
+    /// record): the one test a writer's fast path makes of the word it loads when it takes
+    /// the lock.
+    #[inline]
+    pub(crate) fn flagged(self) -> bool {
+        self.0 & (CLOSED | ARMED) != 0
+    }
+
+    /// Armed for the contention profile: the writer records its site (`LockSlot::holding`).
+    #[inline]
+    #[allow(clippy::bad_bit_mask)] // `ARMED` is 0 where the profile does not record
+    pub(crate) fn armed(self) -> bool {
+        self.0 & ARMED != 0
+    }
+
     /// What the writer owes after its unlock whether or not it publishes: the release check
-    /// if futures use this `Shared` (`ASYNC`, see `crate::shared::release`).
+    /// if futures use this `Shared` (`ASYNC`, see `crate::shared::release`), and the end of a
+    /// hold the profile times.
     #[inline]
     pub(crate) fn owed(self) -> Owed {
-        (self.0 & ASYNC) as Owed
+        (self.0 & (ASYNC | TIMED_HOLD)) as Owed
+    }
+
+    /// The entry of an acquisition that waited: marked if the profile times its hold. Slow
+    /// paths only (the fast path's entry is the word as loaded).
+    #[inline]
+    pub(crate) fn timed(self, timed: Timed) -> Entry {
+        if timed.is_timed() {
+            Entry(self.0 | TIMED_HOLD)
+        } else {
+            self
+        }
     }
 }
 
@@ -80,9 +131,10 @@ pub(crate) struct VersionWord {
 }
 
 impl VersionWord {
-    pub(crate) fn new() -> Self {
+    /// A word at version 0, armed for the profile if `armed` (and the profile records).
+    pub(crate) fn new(armed: bool) -> Self {
         VersionWord {
-            word: AtomicU64::new(0),
+            word: AtomicU64::new(if armed { ARMED } else { 0 }),
             async_users: AtomicUsize::new(0),
         }
     }
@@ -99,6 +151,16 @@ impl VersionWord {
     pub(crate) fn is_poisoned(&self) -> bool {
         // Acquire: as in `version`; the flag is set before the write lock is released.
         self.word.load(Ordering::Acquire) & POISONED != 0
+    }
+
+    /// The current version, and whether the word is armed for the profile (`ARMED`), from one
+    /// load: what a pull reads under its read lock.
+    #[inline]
+    #[allow(clippy::bad_bit_mask)] // `ARMED` is 0 where the profile does not record
+    pub(crate) fn version_armed(&self) -> (Version, bool) {
+        // Acquire: as in `version`.
+        let word = self.word.load(Ordering::Acquire);
+        (Version(word >> VERSION_SHIFT), word & ARMED != 0)
     }
 
     /// Whether `close` was called. Lock-free.
@@ -118,15 +180,9 @@ impl VersionWord {
         word >> VERSION_SHIFT != seen.0 || word & CLOSED != 0
     }
 
-    /// Whether the `Shared` is closed, for a caller that holds the modify lock (which keeps
-    /// `close` out, as the write lock does): the flag cannot change until it lets go.
-    #[inline]
-    pub(crate) fn closed_under_lock(&self) -> bool {
-        self.on_entry().closed()
-    }
-
     /// The word as a writer finds it when it has just taken the write lock (or upgraded to
-    /// it): whether the `Shared` is closed, and whether futures use it. Neither can change
+    /// it, or holds the modify lock, which keeps `close` out as well): whether the `Shared` is
+    /// closed, whether futures use it, and whether it is armed for the profile (a hint). Neither can change
     /// while the writer holds the lock, except by the writer itself: `CLOSED` and the clearing
     /// of `ASYNC` are done under the write lock, and `ASYNC` is set under a read lock.
     #[inline]
@@ -349,6 +405,28 @@ impl VersionWord {
     }
 }
 
+impl profile::Armed for VersionWord {
+    #[inline]
+    #[allow(clippy::bad_bit_mask)] // `ARMED` is 0 where the profile does not record
+    fn armed(&self) -> bool {
+        // Relaxed: a hint for the profile, ordering nothing (see `ARMED`).
+        ARMED != 0 && self.word.load(Ordering::Relaxed) & ARMED != 0
+    }
+
+    fn set_armed(&self, armed: bool) {
+        if ARMED == 0 {
+            return;
+        }
+        // Relaxed: nothing is ordered by the flag; a read-modify-write so that no other flag
+        // of the word is changed (a publish may still undo this one: see the invariant).
+        if armed {
+            self.word.fetch_or(ARMED, Ordering::Relaxed);
+        } else {
+            self.word.fetch_and(!ARMED, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The panic of a write after `close` (see `Shared::close`), naming the user's `call`.
 #[cold]
 #[inline(never)]
@@ -366,7 +444,7 @@ mod tests {
 
     #[test]
     fn publish_bumps_by_one_and_reports_and_clears_a_waiter() {
-        let word = VersionWord::new();
+        let word = VersionWord::new(false);
         assert_eq!(word.version(), Version(0));
         assert_eq!(word.publish(), 0, "nobody registered");
         assert_eq!(word.version(), Version(1));
@@ -386,7 +464,7 @@ mod tests {
 
     #[test]
     fn waiting_at_needs_both_the_version_and_the_flag() {
-        let word = VersionWord::new();
+        let word = VersionWord::new(false);
         assert!(!word.waiting_at(Version(0)), "nobody registered");
         assert!(word.register_waiter(Version(0)));
         assert!(word.waiting_at(Version(0)));
@@ -397,7 +475,7 @@ mod tests {
 
     #[test]
     fn register_waiter_refuses_once_the_version_moved() {
-        let word = VersionWord::new();
+        let word = VersionWord::new(false);
         word.publish();
         assert!(!word.register_waiter(Version(0)));
     }
@@ -406,7 +484,7 @@ mod tests {
     /// `ASYNC` set, when `ASYNC` is cleared, and `RELEASE_WAIT` set only while `ASYNC` is.
     #[test]
     fn the_release_protocol_flags() {
-        let word = VersionWord::new();
+        let word = VersionWord::new(false);
         assert_eq!(word.on_entry().owed(), 0, "no future uses it");
         assert!(!word.set_release_waiter(), "refused: no writer would look");
         assert!(!word.release_waiters(), "and nothing was set");
@@ -436,7 +514,7 @@ mod tests {
 
     #[test]
     fn close_ends_every_wait_refuses_registrations_and_reports_what_is_owed() {
-        let word = VersionWord::new();
+        let word = VersionWord::new(false);
         word.publish();
         assert!(word.register_waiter(Version(1)));
         assert!(!word.moved_past(Version(1)));
@@ -446,7 +524,7 @@ mod tests {
             "closed now, a waiter to wake"
         );
         assert_eq!(word.close(), (false, 0), "closing twice is a no-op");
-        assert!(word.is_closed() && word.closed_under_lock());
+        assert!(word.is_closed() && word.on_entry().closed());
         assert_eq!(word.version(), Version(1), "closing publishes no version");
         assert!(
             word.moved_past(Version(1)),
@@ -466,7 +544,7 @@ mod tests {
 
     #[test]
     fn poison_survives_publishes_until_cleared_and_never_touches_the_version() {
-        let word = VersionWord::new();
+        let word = VersionWord::new(false);
         word.poison();
         assert!(word.is_poisoned());
         assert_eq!(word.version(), Version(0));
