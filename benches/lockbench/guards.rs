@@ -158,7 +158,7 @@ pub fn workloads() -> Vec<Workload> {
     v.push(Workload::new(
         "update_uncontended",
         FAMILY,
-        "`update(|v| *v += 1)` / lock + `+= 1` / `fetch_add(1)`",
+        "`push(|v| *v += 1)` (the update idiom) / lock + `+= 1` / `fetch_add(1)`",
         vec![
             ours(PP, {
                 let s = Shared::new(1u64);

@@ -135,7 +135,7 @@ pub fn workloads() -> Vec<Workload> {
         Workload::new(
             "profile_update_uncontended",
             FAMILY,
-            "`update(|v| *v += 1)` (as `update_uncontended`)",
+            "`push(|v| *v += 1)` (as `update_uncontended`)",
             with(
                 pushpull(update, false),
                 anchor(PL_MUTEX, {
