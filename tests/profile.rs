@@ -47,6 +47,16 @@ fn class(report: &Report, line: u32) -> &ClassProfile {
         .unwrap_or_else(|| panic!("no class created at {}:{line} in:\n{report}", file!()))
 }
 
+/// The "(other)" row of `class`: the waits charged to no recorded holder (or to sites past
+/// the limit).
+fn other_row(class: &ClassProfile) -> &SiteProfile {
+    class
+        .sites
+        .iter()
+        .find(|s| s.site.is_none())
+        .unwrap_or_else(|| panic!("no (other) row in {class:#?}"))
+}
+
 /// The row of the call site at `line` of `class`.
 fn site(class: &ClassProfile, line: u32) -> &SiteProfile {
     class
@@ -362,11 +372,7 @@ fn sites_beyond_the_limit_fold_into_one_other_row_however_long_the_run() {
         profile::MAX_SITES_PER_CLASS + 1,
         "{report}"
     );
-    let other = class
-        .sites
-        .iter()
-        .find(|s| s.site.is_none())
-        .expect("an (other) row");
+    let other = other_row(class);
     let waits: u64 = class.sites.iter().map(|s| s.write.count).sum();
     assert_eq!(waits, 40 * 50, "nothing lost, only folded");
     assert!(other.write.count >= 8 * 50, "{other:?}");
@@ -787,11 +793,7 @@ fn a_shared_created_before_enable_records_holders_from_its_first_contended_wait(
         while_read_elsewhere(&shared, true, || assert!(timed_write(&shared).is_none()));
     let report = profile::report();
     let class = class(&report, created);
-    let other = class
-        .sites
-        .iter()
-        .find(|s| s.site.is_none())
-        .expect("(other)");
+    let other = other_row(class);
     assert_eq!(other.caused.contentions, 1, "{report}");
     assert_ne!(first, second);
     assert_eq!(site(class, second).caused.contentions, 1, "{report}");
@@ -830,11 +832,7 @@ fn arming_forgets_the_site_a_read_stored_before_it() {
     });
     let report = profile::report();
     let class = class(&report, created);
-    let other = class
-        .sites
-        .iter()
-        .find(|s| s.site.is_none())
-        .expect("(other)");
+    let other = other_row(class);
     assert_eq!(other.caused.contentions, 2, "{report}");
     assert!(
         class
