@@ -270,19 +270,12 @@ fn run(options: Options) -> ExitCode {
             threads + tasks
         ));
     }
-    if problems.is_empty() {
-        println!(
-            "OK: clean shutdown, all {} followers and the watcher stopped within {} of the close (WaitGroup)",
-            threads + tasks,
-            cli::human(shutdown)
-        );
-        ExitCode::SUCCESS
-    } else {
-        for problem in problems {
-            eprintln!("FAILED: {problem}");
-        }
-        ExitCode::FAILURE
-    }
+    let ok = format!(
+        "OK: clean shutdown, all {} followers and the watcher stopped within {} of the close (WaitGroup)",
+        threads + tasks,
+        cli::human(shutdown)
+    );
+    cli::verdict(problems, &ok, "FAILED: ")
 }
 
 fn main() -> ExitCode {

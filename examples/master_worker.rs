@@ -260,15 +260,11 @@ fn run(config: Config) -> ExitCode {
             version.get()
         ));
     }
-    if problems.is_empty() {
-        println!("result: OK, matches the sequential computation");
-        ExitCode::SUCCESS
-    } else {
-        for problem in problems {
-            eprintln!("result: MISMATCH: {problem}");
-        }
-        ExitCode::FAILURE
-    }
+    cli::verdict(
+        problems,
+        "result: OK, matches the sequential computation",
+        "result: MISMATCH: ",
+    )
 }
 
 fn main() -> ExitCode {

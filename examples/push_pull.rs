@@ -379,15 +379,11 @@ fn run(config: Config) -> ExitCode {
             "worker {id} has {n} pushes recorded, expected {pushes}"
         ));
     }
-    if problems.is_empty() {
-        println!("OK: every update arrived, one version per push");
-        ExitCode::SUCCESS
-    } else {
-        for problem in problems {
-            eprintln!("FAILED: {problem}");
-        }
-        ExitCode::FAILURE
-    }
+    cli::verdict(
+        problems,
+        "OK: every update arrived, one version per push",
+        "FAILED: ",
+    )
 }
 
 fn main() -> ExitCode {

@@ -61,3 +61,17 @@ pub fn human(d: std::time::Duration) -> String {
         format!("{:.0} µs", secs * 1e6)
     }
 }
+
+/// The end of a demo's self-check: `ok` on stdout and success if nothing went wrong, else
+/// each problem on stderr, prefixed `failed`, and failure.
+#[allow(dead_code)] // not every example checks itself
+pub fn verdict(problems: Vec<String>, ok: &str, failed: &str) -> std::process::ExitCode {
+    if problems.is_empty() {
+        println!("{ok}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    for problem in problems {
+        eprintln!("{failed}{problem}");
+    }
+    std::process::ExitCode::FAILURE
+}
